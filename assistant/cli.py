@@ -1,0 +1,171 @@
+"""The `gridworker` command: ingest, search, stats. Thin: it parses options, calls a service, prints."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from assistant.domain import SearchFilters
+from assistant.errors import GridworkerError
+from assistant.settings import Settings, get_settings
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="数智网格员 gridworker: knowledge base tools.")
+console = Console(stderr=True)
+out = Console(highlight=False, soft_wrap=True)
+
+IndexOpt = Annotated[
+    Path | None,
+    typer.Option("--index", envvar="GRIDWORKER_INDEX_DIR", help="Index folder (default ./data/index)."),
+]
+
+
+def _settings(index: Path | None) -> Settings:
+    settings = get_settings()
+    if index is not None:
+        settings = settings.model_copy(update={"index_dir": index})
+    return settings
+
+
+def _fail(exc: GridworkerError) -> None:
+    console.print(f"[red]错误[/red] {exc.user_message}\n[dim]{exc}[/dim]")
+    raise typer.Exit(2)
+
+
+@app.callback()
+def _main(verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False) -> None:
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+
+
+@app.command()
+def ingest(
+    path: Annotated[Path, typer.Argument(help="Folder of documents (a manifest.json beside them is used).")],
+    index: IndexOpt = None,
+    rebuild: Annotated[bool, typer.Option(help="Delete the index first and build it anew.")] = False,
+) -> None:
+    """Ingest a folder incrementally: only changed articles are re-encoded; removed files are deleted."""
+    from assistant import wiring
+    from ingest.chunker import Chunker
+    from ingest.loaders import load_taxonomy
+    from ingest.pipeline import Ingestor
+
+    settings = _settings(index)
+    try:
+        comp = wiring.build(settings, rebuild=rebuild)
+    except GridworkerError as exc:
+        _fail(exc)
+        return
+    console.print(f"[bold]mode[/bold]: {comp.backend}, {comp.retriever().mode}; index {settings.index_dir}")
+    ingestor = Ingestor(
+        comp.index, comp.encoder, comp.embedder, Chunker(settings.retrieval.max_chunk_chars),
+        load_taxonomy(settings.taxonomy),
+    )
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    try:
+        with Progress(*columns, console=console, transient=True) as progress:
+            task = progress.add_task("ingest", total=None)
+            report = ingestor.run(
+                path,
+                on_file=lambda name: progress.update(task, advance=1, description=name[-40:]),
+                total=lambda n: progress.update(task, total=n),
+            )
+    except GridworkerError as exc:
+        _fail(exc)
+        return
+    finally:
+        comp.close()
+    for name, reason in report.skipped:
+        console.print(f"[yellow]skipped[/yellow] {name}: {reason}")
+    console.print(
+        f"documents {report.documents}, chunks added {report.added}, updated {report.updated}, "
+        f"unchanged {report.unchanged}, deleted {report.deleted}, skipped files {len(report.skipped)}, "
+        f"{report.seconds:.2f} s"
+    )
+
+
+@app.command()
+def search(
+    query: Annotated[str | None, typer.Argument(help="The question.")] = None,
+    queries: Annotated[Path | None, typer.Option("--queries", help="File with one query per line.")] = None,
+    k: Annotated[int, typer.Option("-k", min=1, max=200)] = 10,
+    as_json: Annotated[bool, typer.Option("--json", help="JSON lines: {query, hits: [...]}.")] = False,
+    category: Annotated[list[str] | None, typer.Option(help="Only these category ids.")] = None,
+    level: Annotated[list[str] | None, typer.Option(help="Only these levels.")] = None,
+    audience: Annotated[list[str] | None, typer.Option(help="public / worker.")] = None,
+    index: IndexOpt = None,
+) -> None:
+    """Search the knowledge base; prints ranked articles with their citation labels."""
+    from assistant import wiring
+
+    if (query is None) == (queries is None):
+        console.print("give a QUERY or --queries FILE (one of them)")
+        raise typer.Exit(2)
+    lines = [query] if query is not None else _read_queries(queries)  # type: ignore[arg-type]
+    filters = SearchFilters(tuple(category or ()), tuple(level or ()), tuple(audience or ()))
+    try:
+        comp = wiring.build(_settings(index), create=False)
+    except GridworkerError as exc:
+        _fail(exc)
+        return
+    retriever = comp.retriever()
+    try:
+        for line in lines:
+            result = retriever.search(line, k=k, filters=filters)
+            if as_json:
+                record = {"query": line, "hits": [h.to_json() for h in result.hits]}
+                sys.stdout.write(json.dumps(record, ensure_ascii=False) + "\n")
+            else:
+                _print_result(result)
+    finally:
+        comp.close()
+
+
+def _read_queries(path: Path) -> list[str]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        console.print(f"cannot read {path}: {exc}")
+        raise typer.Exit(2) from exc
+    return [line.strip() for line in text.splitlines() if line.strip()]
+
+
+def _print_result(result) -> None:  # type: ignore[no-untyped-def]
+    out.print(f"[bold]{result.query}[/bold]  [dim]({result.mode}, {result.timings_ms['total']:.1f} ms)[/dim]")
+    if not result.hits:
+        out.print("  没有找到相关条文。")
+    for h in result.hits:
+        snippet = h.text.replace("\n", " ")
+        out.print(f"  {h.rank:>2}. [cyan]{h.label}[/cyan] [dim]{h.category} · {h.score:.3f}[/dim]")
+        out.print(f"      {snippet[:160]}{'…' if len(snippet) > 160 else ''}")
+
+
+@app.command()
+def stats(index: IndexOpt = None) -> None:
+    """What is in the index: points per category, level and audience."""
+    from assistant import wiring
+
+    settings = _settings(index)
+    try:
+        comp = wiring.build(settings, create=False)
+    except GridworkerError as exc:
+        _fail(exc)
+        return
+    try:
+        out.print(f"index {settings.index_dir} · {comp.backend} · {comp.retriever().mode}")
+        out.print(f"points: {comp.index.count()}")
+        for field in ("level", "audience", "category"):
+            table = Table(title=field)
+            table.add_column(field)
+            table.add_column("points", justify="right")
+            for value, n in sorted(comp.index.facet(field).items()):
+                table.add_row(value, str(n))
+            out.print(table)
+    finally:
+        comp.close()

@@ -1,0 +1,154 @@
+"""Plain domain types shared by ingest, retrieval and the interfaces. No I/O, no frameworks."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+Audience = Literal["public", "worker"]
+AUDIENCES: tuple[str, ...] = ("public", "worker")
+
+
+@dataclass(frozen=True, slots=True)
+class SourceDocument:
+    """One file as loaded from disk, before parsing."""
+
+    root: str  # absolute path of the folder that was ingested
+    file: str  # path relative to root, with forward slashes
+    text: str
+    file_hash: str
+    category: str
+    category_name: str
+    level: str
+    title: str | None = None  # from the manifest, when it has one
+    date: str | None = None  # from the manifest or the file name
+    audience: Audience = "public"
+    meta: dict[str, str] = field(default_factory=dict)  # front matter of team-written guides
+
+
+@dataclass(frozen=True, slots=True)
+class Chunk:
+    """One retrievable unit: an article (or part of one), a preamble, or a section of a guide."""
+
+    point_id: str
+    doc_id: str
+    root: str
+    file: str
+    file_hash: str
+    title: str
+    category: str
+    category_name: str
+    level: str
+    audience: Audience
+    effective_date: str | None
+    kind: Literal["article", "preamble", "section"]
+    article_no: int | None
+    article_sub: int | None
+    label: str  # citation label: 《title》第十二条
+    breadcrumb: str  # 《title》 › 第二章 … › 第十二条
+    chapter: str | None
+    section: str | None
+    part: int  # 0 for whole articles; 1.. for the parts of a split article
+    text: str  # what a reader sees: the article text, marker included
+    content_hash: str
+
+    def index_text(self) -> str:
+        """Text the encoders see: headings give context that the article body often lacks."""
+        heads = " ".join(h for h in (self.title, self.chapter, self.section) if h)
+        return f"{heads}\n{self.text}"
+
+    def payload(self) -> dict[str, Any]:
+        return {
+            "doc_id": self.doc_id,
+            "root": self.root,
+            "file": self.file,
+            "file_hash": self.file_hash,
+            "title": self.title,
+            "category": self.category,
+            "category_name": self.category_name,
+            "level": self.level,
+            "audience": self.audience,
+            "effective_date": self.effective_date,
+            "kind": self.kind,
+            "article_no": self.article_no,
+            "article_sub": self.article_sub,
+            "label": self.label,
+            "breadcrumb": self.breadcrumb,
+            "chapter": self.chapter,
+            "section": self.section,
+            "part": self.part,
+            "text": self.text,
+            "content_hash": self.content_hash,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class SparseVector:
+    indices: list[int]
+    values: list[float]
+
+
+@dataclass(frozen=True, slots=True)
+class SearchFilters:
+    categories: tuple[str, ...] = ()
+    levels: tuple[str, ...] = ()
+    audiences: tuple[str, ...] = ()
+    doc_ids: tuple[str, ...] = ()
+
+    def is_empty(self) -> bool:
+        return not (self.categories or self.levels or self.audiences or self.doc_ids)
+
+
+@dataclass(frozen=True, slots=True)
+class IndexHit:
+    """What an index returns: a point id, a score, and the stored payload."""
+
+    point_id: str
+    score: float
+    payload: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Hit:
+    """A search result as the product shows it."""
+
+    rank: int
+    score: float
+    file: str
+    article_no: int | None
+    article_sub: int | None
+    label: str
+    breadcrumb: str
+    title: str
+    category: str
+    level: str
+    audience: str
+    text: str
+    doc_id: str
+    point_id: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "rank": self.rank,
+            "score": round(self.score, 6),
+            "file": self.file,
+            "article_no": self.article_no,
+            "label": self.label,
+            "text": self.text,
+            "breadcrumb": self.breadcrumb,
+            "title": self.title,
+            "category": self.category,
+            "level": self.level,
+            "audience": self.audience,
+        }
+
+
+@dataclass(slots=True)
+class IngestReport:
+    documents: int = 0
+    added: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    deleted: int = 0
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (file, reason)
+    seconds: float = 0.0

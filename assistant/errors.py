@@ -1,0 +1,38 @@
+"""The one error tree of gridworker.
+
+GridworkerError
+ ├── ConfigError          a setting is missing or inconsistent (operator's fix)
+ ├── IndexError_          the vector index cannot be opened, read or written
+ │    └── SchemaMismatch  the index on disk was built with another schema/model; re-ingest with --rebuild
+ ├── EmbedderError        an embedding model cannot be loaded or run
+ └── DocumentError        one input document cannot be read or parsed (ingest reports it and skips the file)
+
+Every error carries `user_message`, a short sentence in simplified Chinese safe to show to residents;
+the exception text itself is for operators and logs.
+"""
+
+from __future__ import annotations
+
+
+class GridworkerError(Exception):
+    user_message = "系统暂时无法处理您的请求，请稍后再试。"
+
+
+class ConfigError(GridworkerError):
+    user_message = "系统配置有误，请联系管理员。"
+
+
+class IndexError_(GridworkerError):  # noqa: N801 - avoid shadowing the builtin IndexError
+    user_message = "知识库暂时不可用，请稍后再试。"
+
+
+class SchemaMismatch(IndexError_):
+    pass
+
+
+class EmbedderError(GridworkerError):
+    user_message = "语义检索模型暂时不可用，请稍后再试。"
+
+
+class DocumentError(GridworkerError):
+    user_message = "文档无法读取。"

@@ -1,0 +1,78 @@
+"""Ports: the small protocols the core depends on. Adapters implement them; tests plug fakes in."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+from assistant.domain import Chunk, IndexHit, SearchFilters, SparseVector
+
+
+class SparseEncoder(Protocol):
+    @property
+    def signature(self) -> str:
+        """Identifies the vocabulary and weighting; stored vectors are stale when it changes."""
+        ...
+
+    def encode_document(self, text: str) -> SparseVector:
+        """Term weights of a document (the BM25 tf part; the index applies IDF)."""
+        ...
+
+    def encode_query(self, text: str) -> SparseVector:
+        """Term weights of a query, after normalisation and synonym expansion."""
+        ...
+
+
+class Embedder(Protocol):
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def dim(self) -> int: ...
+
+    def embed_documents(self, texts: Sequence[str]) -> list[list[float]]:
+        """Dense vectors of passages, normalised for cosine similarity."""
+        ...
+
+    def embed_query(self, text: str) -> list[float]:
+        """Dense vector of a query (some models prefix queries with an instruction)."""
+        ...
+
+
+class Index(Protocol):
+    @property
+    def has_dense(self) -> bool: ...
+
+    def upsert(
+        self, chunks: Sequence[Chunk], sparse: Sequence[SparseVector], dense: Sequence[list[float]] | None
+    ) -> None:
+        """Insert or replace points by their deterministic ids."""
+        ...
+
+    def set_file_hash(self, point_ids: Sequence[str], file_hash: str) -> None:
+        """Re-stamp unchanged chunks of a changed file, without touching their vectors."""
+        ...
+
+    def delete(self, point_ids: Sequence[str]) -> None: ...
+
+    def scroll_state(self, root: str) -> dict[str, dict[str, tuple[str, str]]]:
+        """file → {point_id: (content_hash, file_hash)} for every point ingested from root."""
+        ...
+
+    def query(
+        self,
+        sparse: SparseVector,
+        dense: list[float] | None,
+        filters: SearchFilters,
+        limit: int,
+    ) -> list[IndexHit]:
+        """Sparse alone, or sparse and dense prefetch fused with RRF when a dense vector is given."""
+        ...
+
+    def count(self) -> int: ...
+
+    def facet(self, field: str) -> dict[str, int]:
+        """Number of points per value of a keyword payload field."""
+        ...
+
+    def close(self) -> None: ...

@@ -1,0 +1,72 @@
+"""BM25-style sparse vectors from jieba tokens.
+
+Documents carry the BM25 term-frequency part, tf·(k1+1) / (tf + k1·(1 − b + b·len/avg_len)); Qdrant's IDF
+modifier multiplies in the inverse document frequency at query time, so the index stays correct as documents
+are added or removed. `avg_len` is a fixed setting (part of the encoder signature) rather than a live corpus
+statistic, which keeps every stored vector valid under incremental ingest.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections import Counter
+
+from assistant.domain import SparseVector
+from assistant.retrieval.lexicon import Lexicon
+from assistant.retrieval.normalize import normalize_query
+from assistant.retrieval.tokenize import Tokenizer
+
+
+def term_id(term: str) -> int:
+    """Stable 32-bit id of a term (Qdrant sparse indices are u32). crc32 collides rarely at this vocabulary size."""
+    return zlib.crc32(term.encode("utf-8"))
+
+
+class Bm25SparseEncoder:
+    """Implements the `SparseEncoder` port."""
+
+    def __init__(
+        self,
+        tokenizer: Tokenizer,
+        lexicon: Lexicon,
+        k1: float = 1.2,
+        b: float = 0.75,
+        avg_len: float = 120.0,
+        expansion_weight: float = 0.5,
+    ) -> None:
+        self.tokenizer = tokenizer
+        self.lexicon = lexicon
+        self.k1, self.b, self.avg_len = k1, b, avg_len
+        self.expansion_weight = expansion_weight
+        tokenizer.add_words(lexicon.terms())
+
+    @property
+    def signature(self) -> str:
+        return f"bm25:{self.k1}:{self.b}:{self.avg_len}:{self.tokenizer.signature}:{self.lexicon.signature}"
+
+    def encode_document(self, text: str) -> SparseVector:
+        tokens = self.tokenizer.tokens(text)
+        counts = Counter(tokens)
+        norm = self.k1 * (1 - self.b + self.b * len(tokens) / self.avg_len)
+        items = {}
+        for term, tf in counts.items():
+            tid = term_id(term)
+            items[tid] = items.get(tid, 0.0) + tf * (self.k1 + 1) / (tf + norm)
+        return _to_vector(items)
+
+    def encode_query(self, text: str) -> SparseVector:
+        query = normalize_query(text)
+        items: dict[int, float] = {}
+        for term in self.tokenizer.tokens(query):
+            tid = term_id(term)
+            items[tid] = max(items.get(tid, 0.0), 1.0)
+        for expansion in self.lexicon.expand(query):
+            for term in self.tokenizer.tokens(expansion):
+                tid = term_id(term)
+                items[tid] = max(items.get(tid, 0.0), self.expansion_weight)
+        return _to_vector(items)
+
+
+def _to_vector(items: dict[int, float]) -> SparseVector:
+    indices = sorted(items)
+    return SparseVector(indices=indices, values=[items[i] for i in indices])

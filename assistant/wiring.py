@@ -1,0 +1,98 @@
+"""The composition root: settings → adapters. Nothing else builds adapters."""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from assistant.errors import SchemaMismatch
+from assistant.ports import Embedder, Index
+from assistant.retrieval.lexicon import Lexicon
+from assistant.retrieval.search import Retriever
+from assistant.retrieval.sparse import Bm25SparseEncoder
+from assistant.retrieval.tokenize import Tokenizer
+from assistant.settings import Settings
+
+logger = logging.getLogger(__name__)
+META_FILE = "gridworker-index.json"
+SCHEMA_VERSION = 1
+
+
+@dataclass(slots=True)
+class Components:
+    settings: Settings
+    index: Index
+    encoder: Bm25SparseEncoder
+    embedder: Embedder | None
+
+    @property
+    def backend(self) -> str:
+        return f"qdrant-server({self.settings.qdrant.url})" if self.settings.qdrant.url else "qdrant-edge"
+
+    def retriever(self) -> Retriever:
+        return Retriever(self.index, self.encoder, self.embedder)
+
+    def close(self) -> None:
+        self.index.close()
+
+
+def build_encoder(settings: Settings) -> Bm25SparseEncoder:
+    r = settings.retrieval
+    return Bm25SparseEncoder(
+        Tokenizer(user_dict=r.user_dict),
+        Lexicon.load(r.synonyms),
+        k1=r.k1,
+        b=r.b,
+        avg_len=r.avg_len,
+        expansion_weight=r.expansion_weight,
+    )
+
+
+def build_embedder(settings: Settings) -> Embedder | None:
+    e = settings.embedding
+    if not e.model:
+        return None
+    from assistant.embedders import SentenceTransformerEmbedder
+
+    return SentenceTransformerEmbedder(e.model, e.query_prefix, e.batch_size, e.device)
+
+
+def _check_meta(index_dir: Path, embedder: Embedder | None, create: bool) -> None:
+    """The index remembers which dense model built it; a different model would return nonsense."""
+    path = index_dir / META_FILE
+    wanted = {"schema": SCHEMA_VERSION, "dense_model": embedder.name if embedder else None}
+    if path.exists():
+        have = json.loads(path.read_text(encoding="utf-8"))
+        if have.get("schema") != SCHEMA_VERSION or have.get("dense_model") != wanted["dense_model"]:
+            raise SchemaMismatch(
+                f"index at {index_dir} was built with {have}, settings ask for {wanted}: "
+                "run `gridworker ingest --rebuild` to rebuild it"
+            )
+    elif create:
+        index_dir.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(wanted, ensure_ascii=False), encoding="utf-8")
+
+
+def build(settings: Settings, *, rebuild: bool = False, create: bool = True) -> Components:
+    index_dir = settings.index_dir
+    if rebuild and index_dir.exists():
+        shutil.rmtree(index_dir)
+    embedder = build_embedder(settings)
+    _check_meta(index_dir, embedder, create)
+    dim = embedder.dim if embedder else None
+    index: Index
+    if settings.qdrant.url:
+        from assistant.index.server import ServerIndex
+
+        key = settings.qdrant.api_key.get_secret_value() if settings.qdrant.api_key else None
+        index = ServerIndex(settings.qdrant.url, dim, api_key=key, collection=settings.qdrant.collection)
+        if rebuild:
+            index.drop_and_recreate()
+    else:
+        from assistant.index.edge import EdgeIndex
+
+        index = EdgeIndex(index_dir / "edge", dim)
+    return Components(settings, index, build_encoder(settings), embedder)

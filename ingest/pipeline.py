@@ -1,0 +1,143 @@
+"""The incremental ingest pipeline.
+
+State lives in the index itself: every point carries its file, the file's hash and its own content hash.
+A run compares the folder with that state: an unchanged file costs one hash; a changed file is re-parsed and
+only chunks whose content hash changed are re-encoded and upserted (the others get the new file hash stamped);
+points of removed files and of vanished articles are deleted. A file that cannot be read or has nothing to
+index is reported and skipped, and its existing points are left untouched.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from collections.abc import Callable
+from pathlib import Path
+
+from assistant.domain import Chunk, IngestReport, SourceDocument
+from assistant.errors import DocumentError
+from assistant.ports import Embedder, Index, SparseEncoder
+from ingest import loaders, statute
+from ingest.chunker import Chunker
+
+logger = logging.getLogger(__name__)
+
+ProgressFn = Callable[[str], None]
+_FLUSH_AT = 2048
+
+
+class Ingestor:
+    def __init__(
+        self,
+        index: Index,
+        encoder: SparseEncoder,
+        embedder: Embedder | None,
+        chunker: Chunker,
+        taxonomy: dict[str, str],
+    ) -> None:
+        self.index = index
+        self.encoder = encoder
+        self.embedder = embedder if index.has_dense else None
+        self.chunker = chunker
+        self.taxonomy = taxonomy
+
+    @property
+    def signature(self) -> str:
+        dense = self.embedder.name if self.embedder else "-"
+        return f"{self.encoder.signature}|{dense}|{self.chunker.max_chars}"
+
+    def chunk_document(self, src: SourceDocument) -> list[Chunk]:
+        parsed = statute.parse(src.text)
+        chunks = self.chunker.chunks(src, parsed, self.signature)
+        if not chunks:
+            raise DocumentError(f"{src.file}: no articles or text to index")
+        return chunks
+
+    def run(self, root: Path, on_file: ProgressFn | None = None, total: Callable[[int], None] | None = None) -> IngestReport:
+        """Bring the index in line with the folder. Returns counts of what changed."""
+        started = time.perf_counter()
+        root = root.resolve()
+        if not root.is_dir():
+            raise DocumentError(f"{root}: not a folder")
+        report = IngestReport()
+        state = self.index.scroll_state(str(root))
+        if total is not None:
+            total(len(loaders.discover(root)))
+        pending = _Batch()
+        seen_files: set[str] = set()
+        for item in loaders.load(root, self.taxonomy):
+            if isinstance(item, DocumentError):
+                name = str(item).split(":", 1)[0]
+                report.skipped.append((name, str(item)))
+                seen_files.add(name)  # a bad file keeps whatever it had in the index
+                logger.warning("skipped %s", item)
+                if on_file:
+                    on_file(name)
+                continue
+            seen_files.add(item.file)
+            report.documents += 1
+            old = state.get(item.file, {})
+            if old and all(fh == item.file_hash for _, fh in old.values()):
+                report.unchanged += len(old)
+            else:
+                self._diff_file(item, old, pending, report)
+            if len(pending.chunks) >= _FLUSH_AT:
+                self._write(pending)
+                pending = _Batch()
+            if on_file:
+                on_file(item.file)
+        self._write(pending)
+        gone = [pid for file, points in state.items() if file not in seen_files for pid in points]
+        self.index.delete(gone)
+        report.deleted += len(gone)
+        report.seconds = time.perf_counter() - started
+        return report
+
+    def _diff_file(
+        self, src: SourceDocument, old: dict[str, tuple[str, str]], pending: _Batch, report: IngestReport
+    ) -> None:
+        try:
+            chunks = self.chunk_document(src)
+        except DocumentError as exc:
+            report.skipped.append((src.file, str(exc)))
+            report.documents -= 1
+            logger.warning("skipped %s", exc)
+            return
+        restamp: list[str] = []
+        for chunk in chunks:
+            previous = old.get(chunk.point_id)
+            if previous is None:
+                report.added += 1
+                pending.chunks.append(chunk)
+            elif previous[0] != chunk.content_hash:
+                report.updated += 1
+                pending.chunks.append(chunk)
+            else:
+                report.unchanged += 1
+                if previous[1] != src.file_hash:
+                    restamp.append(chunk.point_id)
+        # Re-stamping and deleting wait until the new chunks are written: until then the file still looks
+        # changed, so a run that dies half-way is simply redone next time.
+        pending.restamp.append((restamp, src.file_hash))
+        current = {c.point_id for c in chunks}
+        vanished = [pid for pid in old if pid not in current]
+        pending.delete.extend(vanished)
+        report.deleted += len(vanished)
+
+    def _write(self, batch: _Batch) -> None:
+        if batch.chunks:
+            texts = [c.index_text() for c in batch.chunks]
+            sparse = [self.encoder.encode_document(t) for t in texts]
+            dense = self.embedder.embed_documents(texts) if self.embedder else None
+            self.index.upsert(batch.chunks, sparse, dense)
+        for ids, file_hash in batch.restamp:
+            self.index.set_file_hash(ids, file_hash)
+        self.index.delete(batch.delete)
+
+
+@dataclass(slots=True)
+class _Batch:
+    chunks: list[Chunk] = field(default_factory=list)
+    restamp: list[tuple[list[str], str]] = field(default_factory=list)
+    delete: list[str] = field(default_factory=list)
