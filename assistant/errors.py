@@ -36,3 +36,8 @@ class EmbedderError(GridworkerError):
 
 class DocumentError(GridworkerError):
     user_message = "文档无法读取。"
+
+    def __init__(self, message: str, file: str | None = None) -> None:
+        super().__init__(f"{file}: {message}" if file else message)
+        self.file = file
+        self.reason = message

@@ -79,7 +79,7 @@ def discover(root: Path) -> list[Path]:
 
 def decode(data: bytes, name: str) -> str:
     if not data.strip():
-        raise DocumentError(f"{name}: empty file")
+        raise DocumentError("empty file")
     for encoding in ("utf-8-sig", "gb18030"):
         try:
             text = data.decode(encoding)
@@ -88,7 +88,7 @@ def decode(data: bytes, name: str) -> str:
         if "\x00" in text:
             break
         return text
-    raise DocumentError(f"{name}: not UTF-8 or GB18030 text")
+    raise DocumentError("not UTF-8 or GB18030 text")
 
 
 def read_text(path: Path, data: bytes) -> str:
@@ -103,7 +103,7 @@ def read_text(path: Path, data: bytes) -> str:
         return _docx_to_text(path, name)
     if suffix == ".pdf":
         return _pdf_to_text(path, name)
-    raise DocumentError(f"{name}: unsupported type {suffix}")
+    raise DocumentError(f"unsupported type {suffix}")
 
 
 def _html_to_text(html: str) -> str:
@@ -133,7 +133,7 @@ def _docx_to_text(path: Path, name: str) -> str:
     try:
         document = docx.Document(str(path))
     except (PackageNotFoundError, ValueError, KeyError, OSError) as exc:
-        raise DocumentError(f"{name}: unreadable DOCX ({exc})") from exc
+        raise DocumentError(f"unreadable DOCX ({exc})") from exc
     lines: list[str] = []
     for para in document.paragraphs:
         text = para.text.strip()
@@ -156,13 +156,13 @@ def _pdf_to_text(path: Path, name: str) -> str:
     try:
         reader = PdfReader(str(path))
         if reader.is_encrypted:
-            raise DocumentError(f"{name}: encrypted PDF")
+            raise DocumentError("encrypted PDF")
         pages = [page.extract_text() or "" for page in reader.pages]
     except (PdfReadError, ValueError, KeyError, OSError) as exc:
-        raise DocumentError(f"{name}: unreadable PDF ({exc})") from exc
+        raise DocumentError(f"unreadable PDF ({exc})") from exc
     text = "\n".join(pages)
     if not text.strip():
-        raise DocumentError(f"{name}: PDF has no text layer (scanned?)")
+        raise DocumentError("PDF has no text layer (scanned?)")
     # PDF text comes as wrapped lines; put each article marker back at a line start.
     return re.sub(r"\s*(第[零一二三四五六七八九十百千]+条(?:之[一二三四五六七八九十]+)?)\s", r"\n\n\1 ", text)
 
@@ -190,10 +190,10 @@ def load(root: Path, taxonomy: dict[str, str]) -> Iterator[SourceDocument | Docu
             file_hash = hashlib.sha1(data).hexdigest()
             text = normalize_document(read_text(path, data))
         except DocumentError as exc:
-            yield exc
+            yield DocumentError(exc.reason, file=rel)
             continue
         except OSError as exc:
-            yield DocumentError(f"{rel}: {exc}")
+            yield DocumentError(str(exc), file=rel)
             continue
         meta, text = front_matter(text)
         entry = manifest.get(rel)
@@ -210,7 +210,9 @@ def load(root: Path, taxonomy: dict[str, str]) -> Iterator[SourceDocument | Docu
             category_name=category_name,
             level=meta.get("level") or (entry.level if entry else None) or ("guide" if meta else "unknown"),
             title=meta.get("title") or (entry.title if entry else None),
-            date=meta.get("updated") or (entry.date if entry else None) or (date_match.group(1) if date_match else None),
+            date=meta.get("updated")
+            or (entry.date if entry else None)
+            or (date_match.group(1) if date_match else None),
             audience="worker" if meta.get("audience") == "worker" else "public",
             meta=meta,
         )

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass, field
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from assistant.domain import Chunk, IngestReport, SourceDocument
@@ -51,15 +51,17 @@ class Ingestor:
         parsed = statute.parse(src.text)
         chunks = self.chunker.chunks(src, parsed, self.signature)
         if not chunks:
-            raise DocumentError(f"{src.file}: no articles or text to index")
+            raise DocumentError("no articles or text to index", file=src.file)
         return chunks
 
-    def run(self, root: Path, on_file: ProgressFn | None = None, total: Callable[[int], None] | None = None) -> IngestReport:
+    def run(
+        self, root: Path, on_file: ProgressFn | None = None, total: Callable[[int], None] | None = None
+    ) -> IngestReport:
         """Bring the index in line with the folder. Returns counts of what changed."""
         started = time.perf_counter()
         root = root.resolve()
         if not root.is_dir():
-            raise DocumentError(f"{root}: not a folder")
+            raise DocumentError("not a folder", file=str(root))
         report = IngestReport()
         state = self.index.scroll_state(str(root))
         if total is not None:
@@ -68,8 +70,8 @@ class Ingestor:
         seen_files: set[str] = set()
         for item in loaders.load(root, self.taxonomy):
             if isinstance(item, DocumentError):
-                name = str(item).split(":", 1)[0]
-                report.skipped.append((name, str(item)))
+                name = item.file or "?"
+                report.skipped.append((name, item.reason))
                 seen_files.add(name)  # a bad file keeps whatever it had in the index
                 logger.warning("skipped %s", item)
                 if on_file:
@@ -100,7 +102,7 @@ class Ingestor:
         try:
             chunks = self.chunk_document(src)
         except DocumentError as exc:
-            report.skipped.append((src.file, str(exc)))
+            report.skipped.append((src.file, exc.reason))
             report.documents -= 1
             logger.warning("skipped %s", exc)
             return

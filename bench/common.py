@@ -1,0 +1,56 @@
+"""Helpers shared by the bench commands: timing, percentiles, building a throwaway index."""
+
+from __future__ import annotations
+
+import statistics
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import psutil
+
+from assistant import wiring
+from assistant.settings import Settings, get_settings
+from ingest.chunker import Chunker
+from ingest.loaders import load_taxonomy
+from ingest.pipeline import Ingestor
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))]
+
+
+def latency(fn: Callable[[str], object], queries: list[str], warmup: int = 20) -> dict[str, float]:
+    for q in queries[:warmup]:
+        fn(q)
+    times = []
+    for q in queries:
+        t = time.perf_counter()
+        fn(q)
+        times.append((time.perf_counter() - t) * 1000)
+    return {"p50": statistics.median(times), "p99": percentile(times, 99), "mean": statistics.fmean(times)}
+
+
+def temp_settings(**overrides: object) -> Settings:
+    base = get_settings()
+    folder = Path(tempfile.mkdtemp(prefix="gridworker-bench-"))
+    return base.model_copy(update={"index_dir": folder / "index", **overrides})
+
+
+def ingest_folder(settings: Settings, root: Path) -> tuple[wiring.Components, float]:
+    comp = wiring.build(settings)
+    ingestor = Ingestor(
+        comp.index, comp.encoder, comp.embedder, Chunker(settings.retrieval.max_chunk_chars),
+        load_taxonomy(settings.taxonomy),
+    )
+    t = time.perf_counter()
+    report = ingestor.run(root)
+    if report.skipped:
+        print(f"  skipped: {report.skipped[:3]}")
+    return comp, time.perf_counter() - t
+
+
+def rss_mb() -> float:
+    return psutil.Process().memory_info().rss / 2**20

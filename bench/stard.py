@@ -1,0 +1,142 @@
+"""Retrieval quality on STARD dev, article level, over ../shared/eval/stard/laws — gridworker's real pipeline
+(statute chunks in Qdrant Edge, jieba sparse vectors, lexicon) printed beside two baselines measured in the
+same run: llama-index out of the box, and a careful bm25s + jieba baseline over whole articles.
+
+    python -m bench.stard [--split dev] [--skip-llama]
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import time
+from pathlib import Path
+
+from assistant.settings import get_settings
+from bench.common import ingest_folder, latency, temp_settings
+from eval.stard import Pair, Question, Scores, law_names, load_questions, normalise_law, score
+
+ARTICLE = re.compile(r"^第([零一二三四五六七八九十百千]+) ?条(?:之([一二三四五六七八九十]+))?", re.M)
+
+
+def articles_of(laws_dir: Path, names: dict[str, str]) -> list[tuple[Pair, str]]:
+    """(pair, text) for every article of every law file: the unit both baselines index."""
+    from assistant.numerals import cn_to_int
+
+    out = []
+    for file, law in names.items():
+        text = (laws_dir / file).read_text(encoding="utf-8")
+        marks = list(ARTICLE.finditer(text))
+        for i, m in enumerate(marks):
+            end = marks[i + 1].start() if i + 1 < len(marks) else len(text)
+            sub = cn_to_int(m.group(2)) if m.group(2) else None
+            out.append(((law, cn_to_int(m.group(1)), sub), text[m.start() : end]))
+    return out
+
+
+def run_gridworker(laws_dir: Path, names: dict[str, str], questions: list[Question]) -> tuple[Scores, dict]:
+    settings = temp_settings()
+    comp, seconds = ingest_folder(settings, laws_dir)
+    retriever = comp.retriever()
+
+    def pairs(q: str) -> list[Pair]:
+        hits = retriever.search(q, k=100).hits
+        return [
+            (names.get(h.file) or normalise_law(h.title), h.article_no, h.article_sub)
+            for h in hits
+            if h.article_no is not None
+        ]
+
+    ranked = [pairs(q.text) for q in questions]
+    lat = latency(lambda q: retriever.search(q, k=10), [q.text for q in questions])
+    comp.close()
+    return score(ranked, [q.gold for q in questions]), {"ingest_s": seconds, **lat}
+
+
+def run_bm25s(laws_dir: Path, names: dict[str, str], questions: list[Question]) -> tuple[Scores, dict]:
+    import bm25s
+    import jieba
+
+    arts = articles_of(laws_dir, names)
+    jieba.initialize()
+    t = time.perf_counter()
+    corpus_tokens = [jieba.lcut_for_search(text) for _, text in arts]
+    retriever = bm25s.BM25()
+    retriever.index(bm25s.tokenization.Tokenized(*_vocab(corpus_tokens)), show_progress=False)
+    seconds = time.perf_counter() - t
+    vocab = retriever.vocab_dict
+
+    def query(q: str, k: int) -> list[Pair]:
+        ids = [vocab[w] for w in jieba.lcut_for_search(q) if w in vocab]
+        if not ids:
+            return []
+        docs, _ = retriever.retrieve(bm25s.tokenization.Tokenized([ids], vocab), k=k, show_progress=False)
+        return [arts[i][0] for i in docs[0]]
+
+    ranked = [query(q.text, 100) for q in questions]
+    lat = latency(lambda q: query(q, 10), [q.text for q in questions])
+    return score(ranked, [q.gold for q in questions]), {"ingest_s": seconds, **lat}
+
+
+def _vocab(corpus_tokens: list[list[str]]) -> tuple[list[list[int]], dict[str, int]]:
+    vocab: dict[str, int] = {}
+    ids = [[vocab.setdefault(w, len(vocab)) for w in doc] for doc in corpus_tokens]
+    return ids, vocab
+
+
+def run_llama_default(laws_dir: Path, names: dict[str, str], questions: list[Question]) -> tuple[Scores, dict]:
+    """SimpleDirectoryReader + SentenceSplitter defaults + BM25Retriever.from_defaults: what a newcomer gets."""
+    from llama_index.core import SimpleDirectoryReader
+    from llama_index.core.node_parser import SentenceSplitter
+    from llama_index.retrievers.bm25 import BM25Retriever
+
+    from assistant.numerals import cn_to_int
+
+    t = time.perf_counter()
+    docs = SimpleDirectoryReader(str(laws_dir), recursive=True, required_exts=[".md"]).load_data()
+    nodes = SentenceSplitter().get_nodes_from_documents(docs)
+    retriever = BM25Retriever.from_defaults(nodes=nodes, similarity_top_k=100)
+    seconds = time.perf_counter() - t
+
+    def node_pairs(node) -> list[Pair]:  # type: ignore[no-untyped-def]
+        rel = Path(node.metadata["file_path"]).resolve().relative_to(laws_dir.resolve()).as_posix()
+        law = names.get(rel, normalise_law(Path(rel).stem))
+        found = [(law, cn_to_int(m.group(1)), cn_to_int(m.group(2)) if m.group(2) else None)
+                 for m in ARTICLE.finditer(node.text)]
+        return found
+
+    def query(q: str) -> list[Pair]:
+        return [p for n in retriever.retrieve(q) for p in node_pairs(n.node)]
+
+    ranked = [query(q.text) for q in questions]
+    lat = latency(lambda q: retriever.retrieve(q), [q.text for q in questions[:60]], warmup=5)
+    return score(ranked, [q.gold for q in questions]), {"ingest_s": seconds, **lat}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--split", default="dev", choices=["dev", "train"])
+    parser.add_argument("--skip-llama", action="store_true")
+    args = parser.parse_args()
+    stard = get_settings().eval_dir / "stard"
+    laws = stard / "laws"
+    names = law_names(stard)
+    questions = load_questions(stard, args.split)
+    print(f"STARD {args.split}: {len(questions)} questions, pool {len(names)} files in {laws}")
+    rows = []
+    if not args.skip_llama:
+        rows.append(("llama-index defaults (baseline)", *run_llama_default(laws, names, questions)))
+    rows.append(("bm25s + jieba, whole articles (baseline)", *run_bm25s(laws, names, questions)))
+    rows.append(("gridworker (Qdrant Edge, sparse)", *run_gridworker(laws, names, questions)))
+    print(f"\n{'system':<44}{'R@10':>7}{'MRR@10':>8}{'nDCG@10':>9}{'R@100':>7}{'build s':>9}{'p50 ms':>8}{'p99 ms':>8}")
+    for name, s, t in rows:
+        print(f"{name:<44}{s.recall_10:>7.3f}{s.mrr_10:>8.3f}{s.ndcg_10:>9.3f}{s.recall_100:>7.3f}"
+              f"{t['ingest_s']:>9.1f}{t['p50']:>8.2f}{t['p99']:>8.2f}")
+    ours, bm = rows[-1][1], rows[-2][1]
+    print(f"\nbar (issue 2): R@10 >= 0.46 and MRR@10 >= 0.39 -> "
+          f"{'MET' if ours.recall_10 >= 0.46 and ours.mrr_10 >= 0.39 else 'NOT MET'}")
+    print(f"vs bm25s baseline: R@10 x{ours.recall_10 / bm.recall_10:.2f}, MRR@10 x{ours.mrr_10 / bm.mrr_10:.2f}")
+
+
+if __name__ == "__main__":
+    main()

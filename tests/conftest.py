@@ -1,0 +1,60 @@
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED = Path(os.environ.get("GRIDWORKER_SHARED_DIR", ROOT.parent / "shared"))
+CORPUS = Path(os.environ.get("GRIDWORKER_CORPUS_DIR", SHARED / "corpus"))
+STARD = SHARED / "eval" / "stard"
+
+STATUTE = """# 重庆市示范条例
+
+2008年7月25日 重庆市第三届人民代表大会常务委员会第五次会议通过
+
+2016年3月31日 重庆市第四届人民代表大会常务委员会第二十四次会议修订）
+
+<!-- INFO END -->
+
+## 第一章\u3000总\u2002则
+
+第一条 为了保障居民基本生活，制定本条例。
+
+第二条 本市居民适用本条例。
+
+本条例所称居民，是指本市户籍居民\u200b。
+
+## 第二章 申请与审批
+
+### 第一节 申请
+
+第十二条 申请最低生活保障，应当提交下列材料：
+
+（一）户口簿；
+
+（二）身份证明；
+
+(三)收入证明。
+
+第十二条之一 街道办事处应当在５个工作日内受理。
+
+### 第二节 审批
+
+第一千零八十三条 本条例自2016年6月1日起施行。"""
+
+
+@pytest.fixture
+def statute_text() -> str:
+    return STATUTE
+
+
+@pytest.fixture
+def shared_corpus() -> Path:
+    if not CORPUS.is_dir():
+        pytest.skip(f"shared corpus not found at {CORPUS}")
+    return CORPUS
