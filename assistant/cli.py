@@ -18,7 +18,7 @@ from assistant.errors import GridworkerError
 from assistant.settings import Settings, get_settings
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="数智网格员 gridworker: knowledge base tools.")
-console = Console(stderr=True)
+console = Console(stderr=True, soft_wrap=True)
 out = Console(highlight=False, soft_wrap=True)
 
 IndexOpt = Annotated[

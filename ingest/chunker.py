@@ -81,11 +81,11 @@ class Chunker:
 
     def chunks(self, src: SourceDocument, parsed: ParsedDoc, signature: str) -> list[Chunk]:
         title = src.title or parsed.title or src.file.rsplit("/", 1)[-1].rsplit(".", 1)[0]
-        if parsed.book and parsed.book not in title:
-            display_title = title  # 民法典 parts cite as 《中华人民共和国民法典》第X条
-            book: str | None = parsed.book
-        else:
-            display_title, book = title, None
+        book: str | None = None
+        display_title = title
+        if parsed.book:
+            # The 民法典 parts cite as 《中华人民共和国民法典》第X条, whatever the manifest calls the file.
+            display_title, book = parsed.title or title.split("·", 1)[0], parsed.book
         doc_id = doc_id_for(src.root, src.file)
         eff = parsed.effective_date or src.date
         out: list[Chunk] = []

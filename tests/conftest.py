@@ -53,7 +53,7 @@ def statute_text() -> str:
     return STATUTE
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def shared_corpus() -> Path:
     if not CORPUS.is_dir():
         pytest.skip(f"shared corpus not found at {CORPUS}")

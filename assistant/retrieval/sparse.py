@@ -39,6 +39,8 @@ class Bm25SparseEncoder:
         self.k1, self.b, self.avg_len = k1, b, avg_len
         self.expansion_weight = expansion_weight
         tokenizer.add_words(lexicon.terms())
+        # jieba loads its HMM tables on the first cut; pay that once here, not in a user's first query.
+        tokenizer.tokens("网格员走访独居老人")
 
     @property
     def signature(self) -> str:
