@@ -6,7 +6,7 @@ import json
 import logging
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 from rich.console import Console
@@ -16,6 +16,9 @@ from rich.table import Table
 from assistant.domain import SearchFilters
 from assistant.errors import GridworkerError
 from assistant.settings import Settings, get_settings
+
+if TYPE_CHECKING:
+    from assistant.wiring import Components
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="数智网格员 gridworker: knowledge base tools.")
 console = Console(stderr=True, soft_wrap=True)
@@ -34,9 +37,18 @@ def _settings(index: Path | None) -> Settings:
     return settings
 
 
-def _fail(exc: GridworkerError) -> None:
+def _fail(exc: GridworkerError) -> NoReturn:
     console.print(f"[red]错误[/red] {exc.user_message}\n[dim]{exc}[/dim]")
     raise typer.Exit(2)
+
+
+def _build(settings: Settings, **kwargs: bool) -> Components:
+    from assistant import wiring
+
+    try:
+        return wiring.build(settings, **kwargs)
+    except GridworkerError as exc:
+        _fail(exc)
 
 
 @app.callback()
@@ -52,17 +64,12 @@ def ingest(
     rebuild: Annotated[bool, typer.Option(help="Delete the index first and build it anew.")] = False,
 ) -> None:
     """Ingest a folder incrementally: only changed articles are re-encoded; removed files are deleted."""
-    from assistant import wiring
     from ingest.chunker import Chunker
     from ingest.loaders import load_taxonomy
     from ingest.pipeline import Ingestor
 
     settings = _settings(index)
-    try:
-        comp = wiring.build(settings, rebuild=rebuild)
-    except GridworkerError as exc:
-        _fail(exc)
-        return
+    comp = _build(settings, rebuild=rebuild)
     console.print(f"[bold]mode[/bold]: {comp.backend}, {comp.retriever().mode}; index {settings.index_dir}")
     ingestor = Ingestor(
         comp.index, comp.encoder, comp.embedder, Chunker(settings.retrieval.max_chunk_chars),
@@ -103,18 +110,12 @@ def search(
     index: IndexOpt = None,
 ) -> None:
     """Search the knowledge base; prints ranked articles with their citation labels."""
-    from assistant import wiring
-
     if (query is None) == (queries is None):
         console.print("give a QUERY or --queries FILE (one of them)")
         raise typer.Exit(2)
     lines = [query] if query is not None else _read_queries(queries)  # type: ignore[arg-type]
     filters = SearchFilters(tuple(category or ()), tuple(level or ()), tuple(audience or ()))
-    try:
-        comp = wiring.build(_settings(index), create=False)
-    except GridworkerError as exc:
-        _fail(exc)
-        return
+    comp = _build(_settings(index), create=False)
     retriever = comp.retriever()
     try:
         for line in lines:
@@ -150,14 +151,8 @@ def _print_result(result) -> None:  # type: ignore[no-untyped-def]
 @app.command()
 def stats(index: IndexOpt = None) -> None:
     """What is in the index: points per category, level and audience."""
-    from assistant import wiring
-
     settings = _settings(index)
-    try:
-        comp = wiring.build(settings, create=False)
-    except GridworkerError as exc:
-        _fail(exc)
-        return
+    comp = _build(settings, create=False)
     try:
         out.print(f"index {settings.index_dir} · {comp.backend} · {comp.retriever().mode}")
         out.print(f"points: {comp.index.count()}")

@@ -11,7 +11,16 @@ import qdrant_edge as qe
 
 from assistant.domain import Chunk, IndexHit, SearchFilters, SparseVector
 from assistant.errors import IndexError_, SchemaMismatch
-from assistant.index.schema import DENSE, KEYWORD_INDEXES, PREFETCH_FACTOR, RRF_K, SPARSE, STATE_FIELDS
+from assistant.index.schema import (
+    DENSE,
+    KEYWORD_INDEXES,
+    PREFETCH_FACTOR,
+    RRF_K,
+    SPARSE,
+    STATE_FIELDS,
+    add_state,
+    filter_fields,
+)
 
 logger = logging.getLogger(__name__)
 _BATCH = 512
@@ -20,16 +29,8 @@ _BATCH = 512
 def _filter(filters: SearchFilters) -> qe.Filter | None:
     if filters.is_empty():
         return None
-    must: list[Any] = []
-    for key, values in (
-        ("category", filters.categories),
-        ("level", filters.levels),
-        ("audience", filters.audiences),
-        ("doc_id", filters.doc_ids),
-    ):
-        if values:
-            must.append(qe.FieldCondition(key=key, match=qe.MatchAny(any=list(values))))
-    return qe.Filter(must=must)
+    conditions = filter_fields(filters)
+    return qe.Filter(must=[qe.FieldCondition(key=k, match=qe.MatchAny(any=v)) for k, v in conditions])
 
 
 class EdgeIndex:
@@ -94,8 +95,7 @@ class EdgeIndex:
                 qe.ScrollRequest(offset=offset, limit=4096, filter=flt, with_payload=STATE_FIELDS, with_vector=False)
             )
             for rec in records:
-                p = rec.payload or {}
-                state.setdefault(p["file"], {})[str(rec.id)] = (p["content_hash"], p["file_hash"])
+                add_state(state, rec.id, rec.payload)
             if offset is None:
                 return state
 

@@ -23,6 +23,8 @@ from assistant.index.schema import (
     RRF_K,
     SPARSE,
     STATE_FIELDS,
+    add_state,
+    filter_fields,
 )
 
 logger = logging.getLogger(__name__)
@@ -32,16 +34,8 @@ _BATCH = 256
 def _filter(filters: SearchFilters) -> models.Filter | None:
     if filters.is_empty():
         return None
-    must: list[Any] = []
-    for key, values in (
-        ("category", filters.categories),
-        ("level", filters.levels),
-        ("audience", filters.audiences),
-        ("doc_id", filters.doc_ids),
-    ):
-        if values:
-            must.append(models.FieldCondition(key=key, match=models.MatchAny(any=list(values))))
-    return models.Filter(must=must)
+    conditions = filter_fields(filters)
+    return models.Filter(must=[models.FieldCondition(key=k, match=models.MatchAny(any=v)) for k, v in conditions])
 
 
 class ServerIndex:
@@ -120,8 +114,7 @@ class ServerIndex:
                 with_payload=STATE_FIELDS, with_vectors=False,
             )
             for rec in records:
-                p = rec.payload or {}
-                state.setdefault(p["file"], {})[str(rec.id)] = (p["content_hash"], p["file_hash"])
+                add_state(state, rec.id, rec.payload)
             if offset is None:
                 return state
 
