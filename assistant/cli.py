@@ -149,6 +149,29 @@ def _print_result(result) -> None:  # type: ignore[no-untyped-def]
 
 
 @app.command()
+def learn(
+    stard: Annotated[Path | None, typer.Option(help="STARD folder (default: $GRIDWORKER_EVAL_DIR/stard).")] = None,
+    out: Annotated[Path | None, typer.Option(help="Where to write the artefact (default: the packaged one).")] = None,
+) -> None:
+    """Rebuild the learned retrieval artefact from STARD train (profiles, priors, associations, reranker)."""
+    from eval.learn import learn as run_learn
+
+    settings = get_settings()
+    stard_dir = stard or settings.eval_dir / "stard"
+    target = out or settings.retrieval.learned
+    if target is None:
+        console.print("give --out PATH (GRIDWORKER_RETRIEVAL__LEARNED is unset)")
+        raise typer.Exit(2)
+    if not (stard_dir / "gold.jsonl").is_file():
+        console.print(f"no STARD data at {stard_dir}")
+        raise typer.Exit(2)
+    model = run_learn(settings, stard_dir, target)
+    console.print(f"wrote {target}: {model.version}, {len(model.profiles)} article profiles, "
+                  f"{len(model.assoc)} associations, train fit {model.meta.get('train_fit')}")
+    console.print("weights: " + ", ".join(f"{k}={v:g}" for k, v in model.weights.items()))
+
+
+@app.command()
 def stats(index: IndexOpt = None) -> None:
     """What is in the index: points per category, level and audience."""
     settings = _settings(index)

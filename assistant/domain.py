@@ -2,8 +2,29 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any, Literal
+
+_DATE_SUFFIX = re.compile(r"\(\d{4}-\d{2}-\d{2}\)$")
+
+
+def law_key(title: str) -> str:
+    """A law's name as STARD, manifests and the corpus can agree on: no 中华人民共和国, no date, no spaces or 、."""
+    name = _DATE_SUFFIX.sub("", title.strip())
+    return name.replace("中华人民共和国", "").replace(" ", "").replace("、", "")
+
+
+def article_key(title: str, no: int | None, sub: int | None = None) -> str | None:
+    """Identifies an article across versions and copies of its law: 民法典#1067, 刑法#133-1."""
+    if no is None:
+        return None
+    return f"{law_key(title)}#{no}" + (f"-{sub}" if sub else "")
+
+
+# The payload fields ranking needs of a candidate; the full payload (text, breadcrumb …) is read for the
+# final hits only, which keeps a deep first stage cheap.
+RANKING_FIELDS = ["doc_id", "kind", "label", "title", "category", "article_key", "article_no", "article_sub", "file"]
 
 Audience = Literal["public", "worker"]
 AUDIENCES: tuple[str, ...] = ("public", "worker")
@@ -72,6 +93,7 @@ class Chunk:
             "kind": self.kind,
             "article_no": self.article_no,
             "article_sub": self.article_sub,
+            "article_key": article_key(self.title, self.article_no, self.article_sub),
             "label": self.label,
             "breadcrumb": self.breadcrumb,
             "chapter": self.chapter,

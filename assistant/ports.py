@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Protocol
+from typing import Any, Protocol
 
 from assistant.domain import Chunk, IndexHit, SearchFilters, SparseVector
 
@@ -18,8 +18,12 @@ class SparseEncoder(Protocol):
         """Term weights of a document (the BM25 tf part; the index applies IDF)."""
         ...
 
-    def encode_query(self, text: str) -> SparseVector:
-        """Term weights of a query, after normalisation and synonym expansion."""
+    def query_terms(self, text: str) -> list[str]:
+        """The query's own terms after normalisation, before any expansion."""
+        ...
+
+    def encode_query(self, text: str, extra: dict[str, float] | None = None) -> SparseVector:
+        """Term weights of a query, after normalisation and synonym expansion; `extra` adds weighted terms."""
         ...
 
 
@@ -65,8 +69,20 @@ class Index(Protocol):
         dense: list[float] | None,
         filters: SearchFilters,
         limit: int,
+        fields: list[str] | None = None,
     ) -> list[IndexHit]:
-        """Sparse alone, or sparse and dense prefetch fused with RRF when a dense vector is given."""
+        """Sparse alone, or sparse and dense prefetch fused with RRF when a dense vector is given.
+        `fields` limits the payload returned (None = all of it)."""
+        ...
+
+    def payloads(self, point_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """Full payloads of the given points."""
+        ...
+
+    def fetch_articles(
+        self, article_keys: Sequence[str], filters: SearchFilters, fields: list[str] | None = None
+    ) -> list[IndexHit]:
+        """Every point of the given articles (law + number), score 0, within the filters."""
         ...
 
     def count(self) -> int: ...

@@ -9,6 +9,8 @@ from pathlib import Path
 from pydantic import BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+DEFAULT_LEARNED = Path(__file__).resolve().parent / "retrieval" / "data" / "learned.json"
+
 
 class QdrantSettings(BaseModel):
     url: str | None = Field(None, description="Qdrant server/cluster URL; unset = embedded Qdrant Edge")
@@ -37,6 +39,15 @@ class RetrievalSettings(BaseModel):
     max_chunk_chars: int = 500
     user_dict: Path | None = None
     synonyms: Path | None = None
+    learned: Path | None = Field(
+        DEFAULT_LEARNED,
+        description="learned artefact (gridworker learn); unset/empty = no learned stages (plain sparse/hybrid)",
+    )
+    rerank: bool = True  # the learned second stage (needs `learned`)
+    assoc: bool = True  # learned query associations in the first stage
+    memory: bool = True  # candidates from the learned lay-word profiles
+    candidates: int = 100  # first-stage depth fed to the reranker
+    assoc_weight: float = 0.3
 
     @field_validator("k1", "avg_len", "max_chunk_chars")
     @classmethod

@@ -10,8 +10,9 @@ from pathlib import Path
 
 from assistant.errors import SchemaMismatch
 from assistant.ports import Embedder, Index
+from assistant.retrieval.learned import LearnedModel
 from assistant.retrieval.lexicon import Lexicon
-from assistant.retrieval.search import Retriever
+from assistant.retrieval.search import Retriever, Stages
 from assistant.retrieval.sparse import Bm25SparseEncoder
 from assistant.retrieval.tokenize import Tokenizer
 from assistant.settings import Settings
@@ -32,8 +33,13 @@ class Components:
     def backend(self) -> str:
         return f"qdrant-server({self.settings.qdrant.url})" if self.settings.qdrant.url else "qdrant-edge"
 
+    learned: LearnedModel | None = None
+
     def retriever(self) -> Retriever:
-        return Retriever(self.index, self.encoder, self.embedder)
+        r = self.settings.retrieval
+        stages = Stages(assoc=r.assoc, memory=r.memory, rerank=r.rerank, candidates=r.candidates,
+                        assoc_weight=r.assoc_weight)
+        return Retriever(self.index, self.encoder, self.embedder, self.learned, stages)
 
     def close(self) -> None:
         self.index.close()
@@ -95,4 +101,14 @@ def build(settings: Settings, *, rebuild: bool = False, create: bool = True) -> 
         from assistant.index.edge import EdgeIndex
 
         index = EdgeIndex(index_dir / "edge", dim)
-    return Components(settings, index, build_encoder(settings), embedder)
+    return Components(settings, index, build_encoder(settings), embedder, build_learned(settings))
+
+
+def build_learned(settings: Settings) -> LearnedModel | None:
+    path = settings.retrieval.learned
+    if path is None or str(path) in ("", "."):
+        return None
+    if not path.is_file():
+        logger.warning("learned retrieval artefact %s not found: running without learned stages", path)
+        return None
+    return LearnedModel.load(path)

@@ -6,17 +6,16 @@ from __future__ import annotations
 
 import json
 import math
-import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from assistant.domain import law_key
+
 Pair = tuple[str, int, int | None]
 
 
-def normalise_law(name: str) -> str:
-    name = re.sub(r"\(\d{4}-\d{2}-\d{2}\)$", "", name.strip())
-    return name.replace("中华人民共和国", "").replace(" ", "").replace("、", "")
+normalise_law = law_key
 
 
 @dataclass(frozen=True, slots=True)

@@ -100,8 +100,14 @@ class EdgeIndex:
                 return state
 
     def query(
-        self, sparse: SparseVector, dense: list[float] | None, filters: SearchFilters, limit: int
+        self,
+        sparse: SparseVector,
+        dense: list[float] | None,
+        filters: SearchFilters,
+        limit: int,
+        fields: list[str] | None = None,
     ) -> list[IndexHit]:
+        payload = fields if fields is not None else True
         sparse_q = qe.Query.Nearest(qe.SparseVector(indices=sparse.indices, values=sparse.values), using=SPARSE)
         flt = _filter(filters)
         if dense is not None and self.has_dense:
@@ -113,14 +119,34 @@ class EdgeIndex:
                     qe.Prefetch(limit=fetch, query=qe.Query.Nearest(dense, using=DENSE), filter=flt),
                 ],
                 query=qe.Fusion.Rrf(k=RRF_K),
-                with_payload=True,
+                with_payload=payload,
                 with_vector=False,
             )
         else:
             if not sparse.indices:
                 return []
-            request = qe.QueryRequest(limit=limit, query=sparse_q, filter=flt, with_payload=True, with_vector=False)
+            request = qe.QueryRequest(limit=limit, query=sparse_q, filter=flt, with_payload=payload, with_vector=False)
         return [IndexHit(str(p.id), p.score, p.payload or {}) for p in self._shard.query(request)]
+
+    def fetch_articles(
+        self, article_keys: Sequence[str], filters: SearchFilters, fields: list[str] | None = None
+    ) -> list[IndexHit]:
+        if not article_keys:
+            return []
+        flt = _filter(filters) or qe.Filter(must=[])
+        must = [*(flt.must or []), qe.FieldCondition(key="article_key", match=qe.MatchAny(any=list(article_keys)))]
+        request = qe.ScrollRequest(
+            limit=len(article_keys) * 8,
+            filter=qe.Filter(must=must),
+            with_payload=fields if fields is not None else True,
+            with_vector=False,
+        )
+        records, _ = self._shard.scroll(request)
+        return [IndexHit(str(r.id), 0.0, r.payload or {}) for r in records]
+
+    def payloads(self, point_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        records = self._shard.retrieve(list(point_ids), with_payload=True, with_vector=False)
+        return {str(r.id): r.payload or {} for r in records}
 
     def count(self) -> int:
         return self._shard.count(qe.CountRequest(exact=True))

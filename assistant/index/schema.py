@@ -9,10 +9,11 @@ from assistant.domain import SearchFilters
 COLLECTION = "gridworker"
 SPARSE = "sparse"
 DENSE = "dense"
-KEYWORD_INDEXES = ("category", "level", "audience", "doc_id", "root", "file")
+KEYWORD_INDEXES = ("category", "level", "audience", "doc_id", "root", "file", "article_key")
 RRF_K = 60
 PREFETCH_FACTOR = 4  # each hybrid branch fetches limit × this before fusion
 STATE_FIELDS = ["file", "content_hash", "file_hash"]
+
 
 
 def filter_fields(filters: SearchFilters) -> list[tuple[str, list[str]]]:

@@ -119,8 +119,14 @@ class ServerIndex:
                 return state
 
     def query(
-        self, sparse: SparseVector, dense: list[float] | None, filters: SearchFilters, limit: int
+        self,
+        sparse: SparseVector,
+        dense: list[float] | None,
+        filters: SearchFilters,
+        limit: int,
+        fields: list[str] | None = None,
     ) -> list[IndexHit]:
+        payload = fields if fields is not None else True
         sparse_q = models.SparseVector(indices=sparse.indices, values=sparse.values)
         flt = _filter(filters)
         if dense is not None and self.has_dense:
@@ -133,15 +139,33 @@ class ServerIndex:
                 ],
                 query=models.RrfQuery(rrf=models.Rrf(k=RRF_K)),
                 limit=limit,
-                with_payload=True,
+                with_payload=payload,
             )
         else:
             if not sparse.indices:
                 return []
             response = self._client.query_points(
-                self.collection, query=sparse_q, using=SPARSE, query_filter=flt, limit=limit, with_payload=True
+                self.collection, query=sparse_q, using=SPARSE, query_filter=flt, limit=limit, with_payload=payload
             )
         return [IndexHit(str(p.id), p.score, p.payload or {}) for p in response.points]
+
+    def fetch_articles(
+        self, article_keys: Sequence[str], filters: SearchFilters, fields: list[str] | None = None
+    ) -> list[IndexHit]:
+        if not article_keys:
+            return []
+        flt = _filter(filters) or models.Filter(must=[])
+        wanted = models.FieldCondition(key="article_key", match=models.MatchAny(any=list(article_keys)))
+        must = [*(flt.must or []), wanted]
+        records, _ = self._client.scroll(
+            self.collection, scroll_filter=models.Filter(must=must), limit=len(article_keys) * 8,
+            with_payload=fields if fields is not None else True, with_vectors=False,
+        )
+        return [IndexHit(str(r.id), 0.0, r.payload or {}) for r in records]
+
+    def payloads(self, point_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        records = self._client.retrieve(self.collection, list(point_ids), with_payload=True, with_vectors=False)
+        return {str(r.id): r.payload or {} for r in records}
 
     def count(self) -> int:
         return self._client.count(self.collection, exact=True).count

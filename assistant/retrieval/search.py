@@ -1,13 +1,21 @@
-"""The retrieval service: query → normalised, expanded sparse vector (+ dense vector when an embedder is
-configured) → Index.query → hits collapsed to one per article, with the time each stage took."""
+"""The retrieval service.
+
+question → normalised, expanded sparse vector (lexicon + learned associations), plus a dense vector when an
+embedder is configured → Qdrant (first stage, RRF-fused when hybrid) → candidates from the learned lay-word
+profiles → linear rerank (learned weights) → hits collapsed to one per article. Each stage is optional and
+timed; the timings come back with the result.
+"""
 
 from __future__ import annotations
 
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 
-from assistant.domain import Hit, IndexHit, SearchFilters
+from assistant.domain import RANKING_FIELDS, Hit, IndexHit, SearchFilters, SparseVector
 from assistant.ports import Embedder, Index, SparseEncoder
+from assistant.retrieval import rerank
+from assistant.retrieval.learned import LearnedModel
 
 
 @dataclass(slots=True)
@@ -18,46 +26,154 @@ class SearchResult:
     timings_ms: dict[str, float] = field(default_factory=dict)
 
 
+@dataclass(frozen=True, slots=True)
+class Stages:
+    """Which stages run. All on by default when a learned model is loaded; each can be switched off."""
+
+    assoc: bool = True
+    memory: bool = True
+    rerank: bool = True
+    candidates: int = 100
+    memory_k: int = 30
+    assoc_weight: float = 0.3
+
+
 class Retriever:
-    def __init__(self, index: Index, encoder: SparseEncoder, embedder: Embedder | None = None) -> None:
+    def __init__(
+        self,
+        index: Index,
+        encoder: SparseEncoder,
+        embedder: Embedder | None = None,
+        learned: LearnedModel | None = None,
+        stages: Stages = Stages(),
+    ) -> None:
         self.index = index
         self.encoder = encoder
         self.embedder = embedder if index.has_dense else None
+        self.learned = learned
+        self.stages = stages
 
     @property
     def mode(self) -> str:
-        return f"hybrid(sparse+dense:{self.embedder.name})" if self.embedder else "sparse"
+        base = f"hybrid(sparse+dense:{self.embedder.name})" if self.embedder else "sparse"
+        if self.learned is not None and self.stages.rerank:
+            return f"{base}+rerank({self.learned.version})"
+        return base
 
-    def search(self, query: str, k: int = 10, filters: SearchFilters | None = None) -> SearchResult:
-        """Top-k articles for a question. Parts of one split article count once, at their best rank."""
+    def search(
+        self,
+        query: str,
+        k: int = 10,
+        filters: SearchFilters | None = None,
+        held_out: frozenset[str] | None = None,
+    ) -> SearchResult:
+        """Top-k articles for a question. Parts of one split article count once, at their best rank.
+
+        `held_out` (training only) is the gold of a training question: its own contribution to the learned
+        profiles and priors is removed so that it is scored like an unseen question."""
         filters = filters or SearchFilters()
         timings: dict[str, float] = {}
         t0 = time.perf_counter()
-        sparse = self.encoder.encode_query(query)
+        learned = self.learned
+        terms = self.encoder.query_terms(query)
+        sparse = self._sparse_query(query, terms)
         t1 = time.perf_counter()
         timings["sparse_encode"] = (t1 - t0) * 1000
         dense = None
         if self.embedder is not None:
             dense = self.embedder.embed_query(query)
             timings["dense_encode"] = (time.perf_counter() - t1) * 1000
+        reranking = learned is not None and self.stages.rerank
+        limit = max(k * 2, self.stages.candidates) if reranking else max(k * 2, k + 10)
         t2 = time.perf_counter()
-        raw = self.index.query(sparse, dense, filters, limit=max(k * 2, k + 10))
+        raw = self.index.query(sparse, dense, filters, limit=limit, fields=RANKING_FIELDS if reranking else None)
         t3 = time.perf_counter()
         timings["index_query"] = (t3 - t2) * 1000
-        hits = collapse(raw, k)
+        if not reranking or learned is None:
+            hits = collapse(raw, k)
+            timings["total"] = (time.perf_counter() - t0) * 1000
+            return SearchResult(query=query, hits=hits, mode=self.mode, timings_ms=timings)
+
+        ordered = self._candidates(query, terms, raw, filters, held_out, timings)
+        t5 = time.perf_counter()
+        rerank.featurise(ordered, query, learned, held_out or frozenset())
+        rerank.score(ordered, learned.weights)
+        ordered.sort(key=lambda c: -c.score)
+        top = collapse_ids([IndexHit(c.point_id, c.score, c.payload) for c in ordered], k)
+        full = self.index.payloads([h.point_id for h in top])
+        hits = collapse([IndexHit(h.point_id, h.score, full[h.point_id]) for h in top if h.point_id in full], k)
+        timings["rerank"] = (time.perf_counter() - t5) * 1000
         timings["total"] = (time.perf_counter() - t0) * 1000
         return SearchResult(query=query, hits=hits, mode=self.mode, timings_ms=timings)
 
+    def _sparse_query(self, query: str, terms: list[str]) -> SparseVector:
+        """The query's sparse vector, with the learned associations' statutory words added when enabled."""
+        extra = {}
+        if self.learned is not None and self.stages.assoc:
+            extra = {t: w * self.stages.assoc_weight for t, w in self.learned.expansions(terms).items()}
+        return self.encoder.encode_query(query, extra)
 
-def collapse(raw: list[IndexHit], k: int) -> list[Hit]:
+    def _candidates(
+        self,
+        query: str,
+        terms: list[str],
+        raw: list[IndexHit],
+        filters: SearchFilters,
+        held_out: frozenset[str] | None,
+        timings: dict[str, float],
+    ) -> list[rerank.Candidate]:
+        """First-stage hits plus the articles the learned lay-word profiles point to."""
+        candidates = {h.point_id: rerank.Candidate(h.point_id, h.payload, h.score, rank) for rank, h in enumerate(raw)}
+        if self.learned is None or not self.stages.memory:
+            return list(candidates.values())
+        t = time.perf_counter()
+        own = (Counter(terms), held_out) if held_out is not None else None
+        memory = self.learned.memory(terms, self.stages.memory_k, own)
+        by_key: dict[str, list[rerank.Candidate]] = {}
+        for c in candidates.values():
+            by_key.setdefault(c.payload.get("article_key") or "", []).append(c)
+        missing = [key for key in memory if key not in by_key]
+        for h in self.index.fetch_articles(missing, filters, RANKING_FIELDS) if missing else []:
+            cand = rerank.Candidate(h.point_id, h.payload)
+            candidates[h.point_id] = cand
+            by_key.setdefault(h.payload.get("article_key") or "", []).append(cand)
+        for rank, (key, value) in enumerate(memory.items()):
+            for cand in by_key.get(key, []):
+                cand.memory, cand.memory_rank = value, rank
+        timings["memory"] = (time.perf_counter() - t) * 1000
+        return list(candidates.values())
+
+    def training_candidates(self, query: str, held_out: frozenset[str]) -> list[rerank.Candidate]:
+        """Featurised candidates of a training question, scored as if it had never been seen (for `learn`)."""
+        terms = self.encoder.query_terms(query)
+        raw = self.index.query(
+            self._sparse_query(query, terms), None, SearchFilters(), self.stages.candidates, RANKING_FIELDS
+        )
+        ordered = self._candidates(query, terms, raw, SearchFilters(), held_out, {})
+        rerank.featurise(ordered, query, self.learned, held_out)
+        return ordered
+
+
+def collapse_ids(raw: list[IndexHit], k: int) -> list[IndexHit]:
+    """The first k distinct articles (parts of one article, and repeats, count once), in rank order."""
     seen: set[tuple[str, str]] = set()
-    hits: list[Hit] = []
+    out: list[IndexHit] = []
     for item in raw:
         p = item.payload
         key = (p["doc_id"], p["label"] if p.get("kind") == "article" else item.point_id)
         if key in seen:
             continue
         seen.add(key)
+        out.append(item)
+        if len(out) == k:
+            break
+    return out
+
+
+def collapse(raw: list[IndexHit], k: int) -> list[Hit]:
+    hits: list[Hit] = []
+    for item in collapse_ids(raw, k):
+        p = item.payload
         hits.append(
             Hit(
                 rank=len(hits) + 1, score=item.score, file=p["file"], article_no=p.get("article_no"),
@@ -66,6 +182,4 @@ def collapse(raw: list[IndexHit], k: int) -> list[Hit]:
                 text=p["text"], doc_id=p["doc_id"], point_id=item.point_id,
             )
         )
-        if len(hits) == k:
-            break
     return hits

@@ -56,7 +56,12 @@ class Bm25SparseEncoder:
             items[tid] = items.get(tid, 0.0) + tf * (self.k1 + 1) / (tf + norm)
         return _to_vector(items)
 
-    def encode_query(self, text: str) -> SparseVector:
+    def query_terms(self, text: str) -> list[str]:
+        """The query's own tokens after normalisation (no expansion)."""
+        return self.tokenizer.tokens(normalize_query(text))
+
+    def encode_query(self, text: str, extra: dict[str, float] | None = None) -> SparseVector:
+        """Query tokens at weight 1, lexicon expansions at `expansion_weight`, `extra` terms at their weight."""
         query = normalize_query(text)
         items: dict[int, float] = {}
         for term in self.tokenizer.tokens(query):
@@ -66,8 +71,10 @@ class Bm25SparseEncoder:
             for term in self.tokenizer.tokens(expansion):
                 tid = term_id(term)
                 items[tid] = max(items.get(tid, 0.0), self.expansion_weight)
+        for term, weight in (extra or {}).items():
+            tid = term_id(term)
+            items[tid] = max(items.get(tid, 0.0), weight)
         return _to_vector(items)
-
 
 def _to_vector(items: dict[int, float]) -> SparseVector:
     indices = sorted(items)

@@ -30,7 +30,7 @@ def test_node_parser_splits_articles(statute_text: str) -> None:
 class _OneHitIndex:
     has_dense = False
 
-    def query(self, sparse: SparseVector, dense, filters: SearchFilters, limit: int) -> list[IndexHit]:  # type: ignore[no-untyped-def]
+    def query(self, sparse: SparseVector, dense, filters: SearchFilters, limit: int, fields=None) -> list[IndexHit]:  # type: ignore[no-untyped-def]
         payload = {"doc_id": "d", "kind": "article", "label": "《示范》第一条", "file": "a.md", "article_no": 1,
                    "article_sub": None, "breadcrumb": "《示范》 › 第一条", "title": "示范", "category": "c01",
                    "level": "x", "audience": "public", "text": "第一条 内容。"}
@@ -40,7 +40,10 @@ class _OneHitIndex:
 class _Enc:
     signature = "x"
 
-    def encode_query(self, text: str) -> SparseVector:
+    def query_terms(self, text: str) -> list[str]:
+        return [text]
+
+    def encode_query(self, text: str, extra: dict[str, float] | None = None) -> SparseVector:
         return SparseVector([1], [1.0])
 
     def encode_document(self, text: str) -> SparseVector:

@@ -1,0 +1,107 @@
+"""The learned retrieval artefact: what residents' words map to in the law's words, learned from STARD train.
+
+It holds, per article seen in training (keyed by normalised law title + article number):
+- a *profile* of the words lay people used when that article was the answer (a resident-voice field the
+  article itself does not contain), searchable through a small inverted index;
+- a citation *prior* per article and per law (how often people need it);
+plus term *associations* (a lay word → statutory words that co-occur with it in gold articles) and the
+reranker's feature weights. `gridworker learn` rebuilds it from the train split; nothing from dev or test.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+DEFAULT_PATH = Path(str(resources.files("assistant.retrieval") / "data" / "learned.json"))
+
+
+@dataclass(slots=True)
+class LearnedModel:
+    profiles: dict[str, dict[str, int]]
+    article_prior: dict[str, int]
+    law_prior: dict[str, int]
+    assoc: dict[str, list[tuple[str, float]]]
+    weights: dict[str, float]
+    meta: dict[str, object] = field(default_factory=dict)
+    _postings: dict[str, list[tuple[str, int]]] = field(default_factory=dict, repr=False)
+    _idf: dict[str, float] = field(default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        df: Counter[str] = Counter()
+        for key, terms in self.profiles.items():
+            for term, count in terms.items():
+                self._postings.setdefault(term, []).append((key, count))
+                df[term] += 1
+        n = max(len(self.profiles), 1)
+        self._idf = {t: math.log(1 + (n - d + 0.5) / (d + 0.5)) for t, d in df.items()}
+
+    @classmethod
+    def load(cls, path: Path = DEFAULT_PATH) -> LearnedModel:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        return cls(
+            profiles=data["profiles"],
+            article_prior=data["article_prior"],
+            law_prior=data["law_prior"],
+            assoc={k: [(t, w) for t, w in v] for k, v in data["assoc"].items()},
+            weights=data["weights"],
+            meta=data.get("meta", {}),
+        )
+
+    def save(self, path: Path) -> None:
+        data = {
+            "meta": self.meta,
+            "weights": self.weights,
+            "law_prior": dict(sorted(self.law_prior.items())),
+            "article_prior": dict(sorted(self.article_prior.items())),
+            "assoc": {k: [[t, round(w, 4)] for t, w in v] for k, v in sorted(self.assoc.items())},
+            "profiles": {k: dict(sorted(v.items())) for k, v in sorted(self.profiles.items())},
+        }
+        path.write_text(json.dumps(data, ensure_ascii=False, separators=(",", ":"), indent=None) + "\n",
+                        encoding="utf-8")
+
+    @property
+    def version(self) -> str:
+        return str(self.meta.get("version", "unversioned"))
+
+    def memory(
+        self, terms: Iterable[str], limit: int, held_out: tuple[Counter[str], frozenset[str]] | None = None
+    ) -> dict[str, float]:
+        """Articles whose lay-word profile matches the query (BM25-like). `held_out` removes one training
+        question's own words from its gold articles, so training features look like unseen questions."""
+        scores: dict[str, float] = {}
+        own, gold = held_out if held_out is not None else (Counter(), frozenset())
+        for term in set(terms):
+            idf = self._idf.get(term)
+            if idf is None:
+                continue
+            for key, count in self._postings[term]:
+                if key in gold:
+                    count -= own.get(term, 0)
+                    if count <= 0:
+                        continue
+                scores[key] = scores.get(key, 0.0) + idf * count / (count + 1.0)
+        return dict(sorted(scores.items(), key=lambda kv: -kv[1])[:limit])
+
+    def prior(self, key: str | None, law: str, held_out: frozenset[str] = frozenset()) -> tuple[float, float]:
+        """log(1 + citations) of the article and of its law, minus a held-out question's own citations."""
+        a = self.article_prior.get(key, 0) if key else 0
+        if key and key in held_out:
+            a -= 1
+        law_n = self.law_prior.get(law, 0) - sum(1 for k in held_out if k.split("#", 1)[0] == law)
+        return math.log1p(max(a, 0)), math.log1p(max(law_n, 0))
+
+    def expansions(self, terms: Iterable[str]) -> dict[str, float]:
+        """Statutory words associated with the query's lay words, with their association strength."""
+        out: dict[str, float] = {}
+        present = set(terms)
+        for term in present:
+            for target, weight in self.assoc.get(term, ()):
+                if target not in present:
+                    out[target] = max(out.get(target, 0.0), weight)
+        return out
