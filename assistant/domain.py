@@ -24,7 +24,10 @@ def article_key(title: str, no: int | None, sub: int | None = None) -> str | Non
 
 # The payload fields ranking needs of a candidate; the full payload (text, breadcrumb …) is read for the
 # final hits only, which keeps a deep first stage cheap.
-RANKING_FIELDS = ["doc_id", "kind", "label", "title", "category", "article_key", "article_no", "article_sub", "file"]
+RANKING_FIELDS = [
+    "doc_id", "kind", "label", "title", "category", "level", "audience", "article_key", "article_no", "article_sub",
+    "file",
+]
 
 Audience = Literal["public", "worker"]
 AUDIENCES: tuple[str, ...] = ("public", "worker")
@@ -119,6 +122,16 @@ class SearchFilters:
 
     def is_empty(self) -> bool:
         return not (self.categories or self.levels or self.audiences or self.doc_ids)
+
+    def admits(self, payload: dict[str, Any]) -> bool:
+        """The same test the index applies, for candidates that come from elsewhere (never leak worker-only)."""
+        return all(
+            not allowed or payload.get(key) in allowed
+            for key, allowed in (
+                ("category", self.categories), ("level", self.levels),
+                ("audience", self.audiences), ("doc_id", self.doc_ids),
+            )
+        )
 
 
 @dataclass(frozen=True, slots=True)

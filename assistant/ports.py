@@ -72,17 +72,15 @@ class Index(Protocol):
         fields: list[str] | None = None,
     ) -> list[IndexHit]:
         """Sparse alone, or sparse and dense prefetch fused with RRF when a dense vector is given.
-        `fields` limits the payload returned (None = all of it)."""
+        `fields` limits the payload returned (None = all of it, [] = none)."""
         ...
 
     def payloads(self, point_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
         """Full payloads of the given points."""
         ...
 
-    def fetch_articles(
-        self, article_keys: Sequence[str], filters: SearchFilters, fields: list[str] | None = None
-    ) -> list[IndexHit]:
-        """Every point of the given articles (law + number), score 0, within the filters."""
+    def scan(self, fields: list[str]) -> list[IndexHit]:
+        """Every point with the given payload fields (the retriever's in-memory catalog)."""
         ...
 
     def count(self) -> int: ...

@@ -46,7 +46,8 @@ class RetrievalSettings(BaseModel):
     rerank: bool = True  # the learned second stage (needs `learned`)
     assoc: bool = True  # learned query associations in the first stage
     memory: bool = True  # candidates from the learned lay-word profiles
-    candidates: int = 100  # first-stage depth fed to the reranker
+    candidates: int = 300  # first-stage depth fed to the reranker
+    memory_k: int = 100  # articles taken from the lay-word profiles
     assoc_weight: float = 0.3
 
     @field_validator("k1", "avg_len", "max_chunk_chars")

@@ -38,7 +38,7 @@ class Components:
     def retriever(self) -> Retriever:
         r = self.settings.retrieval
         stages = Stages(assoc=r.assoc, memory=r.memory, rerank=r.rerank, candidates=r.candidates,
-                        assoc_weight=r.assoc_weight)
+                        memory_k=r.memory_k, assoc_weight=r.assoc_weight)
         return Retriever(self.index, self.encoder, self.embedder, self.learned, stages)
 
     def close(self) -> None:

@@ -5,7 +5,7 @@
 1. Lay-word profiles and citation priors: the words of each training question, credited to its gold articles.
 2. Term associations: a lay word → statutory words that appear in the gold articles of the questions using it
    far more often than in gold articles at large (lift), kept only when seen in several questions.
-3. Reranker weights: coordinate ascent on train (MRR@10 + Recall@10 + Recall@100/2), every training question
+3. Reranker weights: coordinate ascent on train (MRR@10 + Recall@10 + Recall@100), every training question
    scored with its own contribution to profiles and priors held out, over candidates from the real pipeline
    (statute chunks of stard/laws in a throwaway Qdrant Edge index).
 """
@@ -60,6 +60,15 @@ def build_profiles(questions: list[Question], encoder: Bm25SparseEncoder) -> tup
             article_prior[key] += 1
             law_prior[key.split("#", 1)[0]] += 1
     return {k: dict(v) for k, v in profiles.items()}, article_prior, law_prior
+
+
+def build_cocite(questions: list[Question]) -> dict[str, dict[str, int]]:
+    pairs: dict[str, Counter[str]] = defaultdict(Counter)
+    for q in questions:
+        keys = gold_keys(q)
+        for a in keys:
+            pairs[a].update(b for b in keys if b != a)
+    return {a: dict(c) for a, c in pairs.items() if c}
 
 
 def article_texts(laws_dir: Path) -> dict[str, str]:
@@ -117,9 +126,8 @@ def build_associations(
     return out
 
 
-def _matrix(cands: list[Candidate]) -> _Query:
-    keys = [c.payload.get("article_key") or f"?{c.point_id}" for c in cands]
-    x = np.array([[c.features[f] for f in FEATURES] for c in cands], dtype=np.float64).reshape(len(cands), -1)
+def _matrix(cands: list[Candidate], x: np.ndarray) -> _Query:
+    keys = [str(c.payload.get("article_key") or f"?{c.point_id}") for c in cands]
     return _Query(frozenset(), keys, x)
 
 
@@ -147,7 +155,7 @@ def fit_weights(queries: list[_Query], rounds: int = 3) -> dict[str, float]:
 
     def goal(v: np.ndarray) -> float:
         mrr, r10, r100 = objective(queries, v)
-        return mrr + r10 + 0.5 * r100
+        return mrr + r10 + r100
 
     best = goal(w)
     for _ in range(rounds):
@@ -185,16 +193,20 @@ def learn(settings: Settings, stard_dir: Path, out: Path) -> LearnedModel:
         "tokenizer": encoder.signature,
         "features": list(FEATURES),
     }
-    model = LearnedModel(profiles, dict(article_prior), dict(law_prior), assoc, {"sparse": 1.0}, meta)
+    model = LearnedModel(
+        profiles, dict(article_prior), dict(law_prior), assoc, {"sparse": 1.0}, build_cocite(questions), meta
+    )
 
     tmp = Settings(**{**settings.model_dump(), "index_dir": Path(tempfile.mkdtemp(prefix="gw-learn-")) / "index"})
     comp = wiring.build(tmp)
     Ingestor(comp.index, encoder, None, Chunker(tmp.retrieval.max_chunk_chars), {}).run(stard_dir / "laws")
-    retriever = Retriever(comp.index, encoder, None, model, Stages())
+    r = settings.retrieval
+    retriever = Retriever(comp.index, encoder, None, model, Stages(candidates=r.candidates, memory_k=r.memory_k,
+                                                                      assoc_weight=r.assoc_weight))
     queries = []
     for q in questions:
         gold = gold_keys(q)
-        mq = _matrix(retriever.training_candidates(q.text, gold))
+        mq = _matrix(*retriever.training_candidates(q.text, gold))
         mq.gold = gold
         queries.append(mq)
     comp.close()

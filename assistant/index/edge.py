@@ -107,7 +107,7 @@ class EdgeIndex:
         limit: int,
         fields: list[str] | None = None,
     ) -> list[IndexHit]:
-        payload = fields if fields is not None else True
+        payload: bool | list[str] = fields if fields else fields is None
         sparse_q = qe.Query.Nearest(qe.SparseVector(indices=sparse.indices, values=sparse.values), using=SPARSE)
         flt = _filter(filters)
         if dense is not None and self.has_dense:
@@ -128,21 +128,16 @@ class EdgeIndex:
             request = qe.QueryRequest(limit=limit, query=sparse_q, filter=flt, with_payload=payload, with_vector=False)
         return [IndexHit(str(p.id), p.score, p.payload or {}) for p in self._shard.query(request)]
 
-    def fetch_articles(
-        self, article_keys: Sequence[str], filters: SearchFilters, fields: list[str] | None = None
-    ) -> list[IndexHit]:
-        if not article_keys:
-            return []
-        flt = _filter(filters) or qe.Filter(must=[])
-        must = [*(flt.must or []), qe.FieldCondition(key="article_key", match=qe.MatchAny(any=list(article_keys)))]
-        request = qe.ScrollRequest(
-            limit=len(article_keys) * 8,
-            filter=qe.Filter(must=must),
-            with_payload=fields if fields is not None else True,
-            with_vector=False,
-        )
-        records, _ = self._shard.scroll(request)
-        return [IndexHit(str(r.id), 0.0, r.payload or {}) for r in records]
+    def scan(self, fields: list[str]) -> list[IndexHit]:
+        out: list[IndexHit] = []
+        offset = None
+        while True:
+            records, offset = self._shard.scroll(
+                qe.ScrollRequest(offset=offset, limit=4096, with_payload=fields, with_vector=False)
+            )
+            out.extend(IndexHit(str(r.id), 0.0, r.payload or {}) for r in records)
+            if offset is None:
+                return out
 
     def payloads(self, point_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
         records = self._shard.retrieve(list(point_ids), with_payload=True, with_vector=False)

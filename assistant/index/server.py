@@ -126,7 +126,7 @@ class ServerIndex:
         limit: int,
         fields: list[str] | None = None,
     ) -> list[IndexHit]:
-        payload = fields if fields is not None else True
+        payload: bool | list[str] = fields if fields else fields is None
         sparse_q = models.SparseVector(indices=sparse.indices, values=sparse.values)
         flt = _filter(filters)
         if dense is not None and self.has_dense:
@@ -149,19 +149,16 @@ class ServerIndex:
             )
         return [IndexHit(str(p.id), p.score, p.payload or {}) for p in response.points]
 
-    def fetch_articles(
-        self, article_keys: Sequence[str], filters: SearchFilters, fields: list[str] | None = None
-    ) -> list[IndexHit]:
-        if not article_keys:
-            return []
-        flt = _filter(filters) or models.Filter(must=[])
-        wanted = models.FieldCondition(key="article_key", match=models.MatchAny(any=list(article_keys)))
-        must = [*(flt.must or []), wanted]
-        records, _ = self._client.scroll(
-            self.collection, scroll_filter=models.Filter(must=must), limit=len(article_keys) * 8,
-            with_payload=fields if fields is not None else True, with_vectors=False,
-        )
-        return [IndexHit(str(r.id), 0.0, r.payload or {}) for r in records]
+    def scan(self, fields: list[str]) -> list[IndexHit]:
+        out: list[IndexHit] = []
+        offset = None
+        while True:
+            records, offset = self._client.scroll(
+                self.collection, limit=4096, offset=offset, with_payload=fields, with_vectors=False
+            )
+            out.extend(IndexHit(str(r.id), 0.0, r.payload or {}) for r in records)
+            if offset is None:
+                return out
 
     def payloads(self, point_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
         records = self._client.retrieve(self.collection, list(point_ids), with_payload=True, with_vectors=False)

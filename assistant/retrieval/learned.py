@@ -28,6 +28,7 @@ class LearnedModel:
     law_prior: dict[str, int]
     assoc: dict[str, list[tuple[str, float]]]
     weights: dict[str, float]
+    cocite: dict[str, dict[str, int]] = field(default_factory=dict)  # articles cited together in training
     meta: dict[str, object] = field(default_factory=dict)
     _postings: dict[str, list[tuple[str, int]]] = field(default_factory=dict, repr=False)
     _idf: dict[str, float] = field(default_factory=dict, repr=False)
@@ -50,6 +51,7 @@ class LearnedModel:
             law_prior=data["law_prior"],
             assoc={k: [(t, w) for t, w in v] for k, v in data["assoc"].items()},
             weights=data["weights"],
+            cocite=data.get("cocite", {}),
             meta=data.get("meta", {}),
         )
 
@@ -61,6 +63,7 @@ class LearnedModel:
             "article_prior": dict(sorted(self.article_prior.items())),
             "assoc": {k: [[t, round(w, 4)] for t, w in v] for k, v in sorted(self.assoc.items())},
             "profiles": {k: dict(sorted(v.items())) for k, v in sorted(self.profiles.items())},
+            "cocite": {k: dict(sorted(v.items())) for k, v in sorted(self.cocite.items())},
         }
         path.write_text(json.dumps(data, ensure_ascii=False, separators=(",", ":"), indent=None) + "\n",
                         encoding="utf-8")
@@ -88,13 +91,26 @@ class LearnedModel:
                 scores[key] = scores.get(key, 0.0) + idf * count / (count + 1.0)
         return dict(sorted(scores.items(), key=lambda kv: -kv[1])[:limit])
 
-    def prior(self, key: str | None, law: str, held_out: frozenset[str] = frozenset()) -> tuple[float, float]:
-        """log(1 + citations) of the article and of its law, minus a held-out question's own citations."""
-        a = self.article_prior.get(key, 0) if key else 0
-        if key and key in held_out:
-            a -= 1
-        law_n = self.law_prior.get(law, 0) - sum(1 for k in held_out if k.split("#", 1)[0] == law)
-        return math.log1p(max(a, 0)), math.log1p(max(law_n, 0))
+    def article_prior_of(self, key: object, held_out: frozenset[str] = frozenset()) -> float:
+        """log(1 + training citations of the article), a held-out question's own citation removed."""
+        if not isinstance(key, str):
+            return 0.0
+        n = self.article_prior.get(key, 0) - (1 if key in held_out else 0)
+        return math.log1p(max(n, 0))
+
+    def law_prior_of(self, law: str, held_out: frozenset[str] = frozenset()) -> float:
+        """log(1 + training citations of the law)."""
+        n = self.law_prior.get(law, 0) - sum(1 for k in held_out if k.split("#", 1)[0] == law)
+        return math.log1p(max(n, 0))
+
+    def cocited(self, key: str, held_out: frozenset[str] = frozenset()) -> dict[str, int]:
+        """Articles cited together with `key` in training, with counts (a held-out question's own pairs removed)."""
+        out = dict(self.cocite.get(key, {}))
+        if key in held_out:
+            for other in held_out:
+                if other in out:
+                    out[other] -= 1
+        return {k: n for k, n in out.items() if n > 0}
 
     def expansions(self, terms: Iterable[str]) -> dict[str, float]:
         """Statutory words associated with the query's lay words, with their association strength."""

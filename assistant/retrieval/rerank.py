@@ -9,15 +9,21 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
+
+import numpy as np
 
 from assistant.domain import law_key
 from assistant.retrieval.learned import LearnedModel
 
 FEATURES = (
     "sparse", "sparse_rr", "memory", "memory_rr", "article_prior", "law_prior", "title_match", "category",
+    "cocite", "neighbour",
 )
+SEEDS_SPARSE = 10  # the first stage's top articles …
+SEEDS_MEMORY = 5  # … and the profiles' top articles seed the co-citation and neighbour candidates
+NEIGHBOURS = (-2, -1, 1, 2)
 _LAW_SUFFIX = re.compile(r"(法|条例|规定|办法|解释|细则|决定)$")
 ROUTING_DEPTH = 20
 
@@ -30,8 +36,8 @@ class Candidate:
     sparse_rank: int | None = None
     memory: float = 0.0
     memory_rank: int | None = None
-    features: dict[str, float] = field(default_factory=dict)
-    score: float = 0.0
+    cocite: float = 0.0
+    neighbour: float = 0.0
 
 
 def _title_match(title: str, query: str) -> float:
@@ -50,33 +56,77 @@ def featurise(
     query: str,
     model: LearnedModel | None,
     held_out: frozenset[str] = frozenset(),
-) -> None:
-    top_sparse = max((c.sparse for c in candidates), default=0.0) or 1.0
-    top_memory = max((c.memory for c in candidates), default=0.0) or 1.0
-    routed = [c for c in candidates if c.sparse_rank is not None and c.sparse_rank < ROUTING_DEPTH]
+) -> np.ndarray:
+    """The candidates' feature matrix (rows in candidate order, columns in FEATURES order)."""
+    n = len(candidates)
+    sparse = np.fromiter((c.sparse for c in candidates), float, n)
+    sparse_rank = np.fromiter((-1 if c.sparse_rank is None else c.sparse_rank for c in candidates), float, n)
+    memory = np.fromiter((c.memory for c in candidates), float, n)
+    memory_rank = np.fromiter((-1 if c.memory_rank is None else c.memory_rank for c in candidates), float, n)
+    titles = [c.payload["title"] for c in candidates]
+    cats = [c.payload.get("category", "") for c in candidates]
+    routed = (sparse_rank >= 0) & (sparse_rank < ROUTING_DEPTH)
     mass: Counter[str] = Counter()
-    for c in routed:
-        mass[c.payload.get("category", "")] += c.sparse
+    for i in np.flatnonzero(routed):
+        mass[cats[i]] += sparse[i]
     total = sum(mass.values()) or 1.0
-    title_match: dict[str, float] = {}
-    for c in candidates:
-        p = c.payload
-        key = p.get("article_key")
-        if p["title"] not in title_match:
-            title_match[p["title"]] = _title_match(p["title"], query)
-        a_prior, l_prior = model.prior(key, law_key(p["title"]), held_out) if model else (0.0, 0.0)
-        c.features = {
-            "sparse": c.sparse / top_sparse,
-            "sparse_rr": 1.0 / (c.sparse_rank + 2) if c.sparse_rank is not None else 0.0,
-            "memory": c.memory / top_memory,
-            "memory_rr": 1.0 / (c.memory_rank + 2) if c.memory_rank is not None else 0.0,
-            "article_prior": a_prior,
-            "law_prior": l_prior,
-            "title_match": title_match[p["title"]],
-            "category": mass[p.get("category", "")] / total,
-        }
+    per_title: dict[str, tuple[float, float]] = {}  # title → (law prior, title match)
+    for title in set(titles):
+        law_prior = model.law_prior_of(law_key(title), held_out) if model else 0.0
+        per_title[title] = (law_prior, _title_match(title, query))
+    x = np.zeros((n, len(FEATURES)))
+    x[:, 0] = sparse / (sparse.max(initial=0.0) or 1.0)
+    x[:, 1] = np.where(sparse_rank >= 0, 1.0 / (sparse_rank + 2), 0.0)
+    x[:, 2] = memory / (memory.max(initial=0.0) or 1.0)
+    x[:, 3] = np.where(memory_rank >= 0, 1.0 / (memory_rank + 2), 0.0)
+    if model is not None:
+        x[:, 4] = [model.article_prior_of(c.payload.get("article_key"), held_out) for c in candidates]
+    x[:, 5] = [per_title[t][0] for t in titles]
+    x[:, 6] = [per_title[t][1] for t in titles]
+    x[:, 7] = [mass[c] / total for c in cats]
+    x[:, 8] = [c.cocite for c in candidates]
+    x[:, 9] = [c.neighbour for c in candidates]
+    return x
 
 
-def score(candidates: list[Candidate], weights: dict[str, float]) -> None:
+def seeds(candidates: list[Candidate]) -> list[tuple[str, float]]:
+    """(article key, strength) of the articles that seed graph candidates: top of the first stage and profiles."""
+    out: dict[str, float] = {}
     for c in candidates:
-        c.score = sum(weights.get(name, 0.0) * value for name, value in c.features.items())
+        key = c.payload.get("article_key")
+        if not key:
+            continue
+        strength = 0.0
+        if c.sparse_rank is not None and c.sparse_rank < SEEDS_SPARSE:
+            strength = 1.0 / (c.sparse_rank + 1)
+        if c.memory_rank is not None and c.memory_rank < SEEDS_MEMORY:
+            strength = max(strength, 1.0 / (c.memory_rank + 1))
+        if strength:
+            out[key] = max(out.get(key, 0.0), strength)
+    return sorted(out.items(), key=lambda kv: -kv[1])
+
+
+def graph_scores(
+    seed_list: list[tuple[str, float]], model: LearnedModel, held_out: frozenset[str]
+) -> tuple[dict[str, float], dict[str, float]]:
+    """Co-citation and neighbour (same law, article ±1/±2) scores of articles around the seeds."""
+    cocite: dict[str, float] = {}
+    neighbour: dict[str, float] = {}
+    for key, strength in seed_list:
+        counts = model.cocited(key, held_out)
+        total = sum(counts.values()) or 1
+        for other, n in counts.items():
+            cocite[other] = cocite.get(other, 0.0) + strength * n / total
+        law, _, rest = key.partition("#")
+        if "-" in rest or not rest.isdigit():
+            continue
+        for delta in NEIGHBOURS:
+            no = int(rest) + delta
+            if no > 0:
+                other = f"{law}#{no}"
+                neighbour[other] = max(neighbour.get(other, 0.0), strength / abs(delta))
+    return cocite, neighbour
+
+
+def score(x: np.ndarray, weights: dict[str, float]) -> np.ndarray:
+    return x @ np.array([weights.get(name, 0.0) for name in FEATURES])

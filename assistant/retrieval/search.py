@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import time
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+
+import numpy as np
 
 from assistant.domain import RANKING_FIELDS, Hit, IndexHit, SearchFilters, SparseVector
 from assistant.ports import Embedder, Index, SparseEncoder
@@ -33,8 +36,8 @@ class Stages:
     assoc: bool = True
     memory: bool = True
     rerank: bool = True
-    candidates: int = 100
-    memory_k: int = 30
+    candidates: int = 300
+    memory_k: int = 100
     assoc_weight: float = 0.3
 
 
@@ -52,6 +55,7 @@ class Retriever:
         self.embedder = embedder if index.has_dense else None
         self.learned = learned
         self.stages = stages
+        self._cat: _Catalog | None = None
 
     @property
     def mode(self) -> str:
@@ -86,7 +90,7 @@ class Retriever:
         reranking = learned is not None and self.stages.rerank
         limit = max(k * 2, self.stages.candidates) if reranking else max(k * 2, k + 10)
         t2 = time.perf_counter()
-        raw = self.index.query(sparse, dense, filters, limit=limit, fields=RANKING_FIELDS if reranking else None)
+        raw = self.index.query(sparse, dense, filters, limit=limit, fields=[] if reranking else None)
         t3 = time.perf_counter()
         timings["index_query"] = (t3 - t2) * 1000
         if not reranking or learned is None:
@@ -96,10 +100,9 @@ class Retriever:
 
         ordered = self._candidates(query, terms, raw, filters, held_out, timings)
         t5 = time.perf_counter()
-        rerank.featurise(ordered, query, learned, held_out or frozenset())
-        rerank.score(ordered, learned.weights)
-        ordered.sort(key=lambda c: -c.score)
-        top = collapse_ids([IndexHit(c.point_id, c.score, c.payload) for c in ordered], k)
+        scores = rerank.score(rerank.featurise(ordered, query, learned, held_out or frozenset()), learned.weights)
+        ranked = (IndexHit(ordered[i].point_id, float(scores[i]), ordered[i].payload) for i in np.argsort(-scores))
+        top = collapse_ids(ranked, k)
         full = self.index.payloads([h.point_id for h in top])
         hits = collapse([IndexHit(h.point_id, h.score, full[h.point_id]) for h in top if h.point_id in full], k)
         timings["rerank"] = (time.perf_counter() - t5) * 1000
@@ -113,6 +116,12 @@ class Retriever:
             extra = {t: w * self.stages.assoc_weight for t, w in self.learned.expansions(terms).items()}
         return self.encoder.encode_query(query, extra)
 
+    def _catalog(self, refresh: bool = False) -> _Catalog:
+        """Ranking fields of every point, held in memory: candidates need no payload round trips."""
+        if self._cat is None or refresh:
+            self._cat = _Catalog.build(self.index.scan(RANKING_FIELDS))
+        return self._cat
+
     def _candidates(
         self,
         query: str,
@@ -122,39 +131,73 @@ class Retriever:
         held_out: frozenset[str] | None,
         timings: dict[str, float],
     ) -> list[rerank.Candidate]:
-        """First-stage hits plus the articles the learned lay-word profiles point to."""
-        candidates = {h.point_id: rerank.Candidate(h.point_id, h.payload, h.score, rank) for rank, h in enumerate(raw)}
+        """First-stage hits, plus the articles the learned profiles and the co-citation graph point to."""
+        cat = self._catalog()
+        if any(h.point_id not in cat.by_id for h in raw):
+            cat = self._catalog(refresh=True)  # the index changed since the catalog was read
+        candidates = {
+            h.point_id: rerank.Candidate(h.point_id, cat.by_id.get(h.point_id, h.payload), h.score, rank)
+            for rank, h in enumerate(raw)
+        }
         if self.learned is None or not self.stages.memory:
             return list(candidates.values())
         t = time.perf_counter()
-        own = (Counter(terms), held_out) if held_out is not None else None
-        memory = self.learned.memory(terms, self.stages.memory_k, own)
-        by_key: dict[str, list[rerank.Candidate]] = {}
-        for c in candidates.values():
-            by_key.setdefault(c.payload.get("article_key") or "", []).append(c)
-        missing = [key for key in memory if key not in by_key]
-        for h in self.index.fetch_articles(missing, filters, RANKING_FIELDS) if missing else []:
-            cand = rerank.Candidate(h.point_id, h.payload)
-            candidates[h.point_id] = cand
-            by_key.setdefault(h.payload.get("article_key") or "", []).append(cand)
+        held = held_out or frozenset()
+        memory = self.learned.memory(terms, self.stages.memory_k, (Counter(terms), held) if held_out else None)
         for rank, (key, value) in enumerate(memory.items()):
-            for cand in by_key.get(key, []):
+            for cand in cat.candidates(key, candidates, filters):
                 cand.memory, cand.memory_rank = value, rank
+        cocite, neighbour = rerank.graph_scores(rerank.seeds(list(candidates.values())), self.learned, held)
+        for key, value in cocite.items():
+            for cand in cat.candidates(key, candidates, filters):
+                cand.cocite = value
+        for key, value in neighbour.items():
+            for cand in cat.candidates(key, candidates, filters):
+                cand.neighbour = value
         timings["memory"] = (time.perf_counter() - t) * 1000
         return list(candidates.values())
 
-    def training_candidates(self, query: str, held_out: frozenset[str]) -> list[rerank.Candidate]:
-        """Featurised candidates of a training question, scored as if it had never been seen (for `learn`)."""
+    def training_candidates(
+        self, query: str, held_out: frozenset[str]
+    ) -> tuple[list[rerank.Candidate], np.ndarray]:
+        """Candidates of a training question and their features, as if it had never been seen (for `learn`)."""
         terms = self.encoder.query_terms(query)
-        raw = self.index.query(
-            self._sparse_query(query, terms), None, SearchFilters(), self.stages.candidates, RANKING_FIELDS
-        )
+        raw = self.index.query(self._sparse_query(query, terms), None, SearchFilters(), self.stages.candidates, [])
         ordered = self._candidates(query, terms, raw, SearchFilters(), held_out, {})
-        rerank.featurise(ordered, query, self.learned, held_out)
-        return ordered
+        return ordered, rerank.featurise(ordered, query, self.learned, held_out)
 
 
-def collapse_ids(raw: list[IndexHit], k: int) -> list[IndexHit]:
+@dataclass(slots=True)
+class _Catalog:
+    by_id: dict[str, dict[str, object]]
+    by_key: dict[str, list[str]]
+
+    @classmethod
+    def build(cls, points: list[IndexHit]) -> _Catalog:
+        by_key: dict[str, list[str]] = {}
+        for p in points:
+            key = p.payload.get("article_key")
+            if isinstance(key, str):
+                by_key.setdefault(key, []).append(p.point_id)
+        return cls({p.point_id: p.payload for p in points}, by_key)
+
+    def candidates(
+        self, key: str, pool: dict[str, rerank.Candidate], filters: SearchFilters
+    ) -> list[rerank.Candidate]:
+        """The candidates for an article key, added to the pool when new and admitted by the filters."""
+        out = []
+        for pid in self.by_key.get(key, ()):
+            cand = pool.get(pid)
+            if cand is None:
+                payload = self.by_id[pid]
+                if not filters.admits(payload):
+                    continue
+                cand = pool[pid] = rerank.Candidate(pid, payload)  # type: ignore[arg-type]
+            out.append(cand)
+        return out
+
+
+def collapse_ids(raw: Iterable[IndexHit], k: int) -> list[IndexHit]:
     """The first k distinct articles (parts of one article, and repeats, count once), in rank order."""
     seen: set[tuple[str, str]] = set()
     out: list[IndexHit] = []

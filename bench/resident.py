@@ -1,0 +1,56 @@
+"""Retrieval on the project's own resident-voice dev questions (eval/data/retrieval.resident.dev.jsonl) over
+the full ../shared/corpus: Recall@1/5/10 and MRR@10 by (file, article number), plain sparse beside the full
+pipeline, in the same run.
+
+    python -m bench.resident [--show-misses]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from assistant.retrieval.search import Retriever
+from bench.common import ingest_folder, latency, temp_settings
+
+DATA = Path(__file__).resolve().parent.parent / "eval" / "data" / "retrieval.resident.dev.jsonl"
+
+
+def evaluate(retriever: Retriever, rows: list[dict], show: bool) -> dict[str, float]:
+    r1 = r5 = r10 = mrr = 0.0
+    for row in rows:
+        gold = {(g["file"], g["article_no"]) for g in row["gold"]}
+        got = [(h.file, h.article_no) for h in retriever.search(row["question"], k=10).hits]
+        r1 += len(gold & set(got[:1])) / len(gold)
+        r5 += len(gold & set(got[:5])) / len(gold)
+        r10 += len(gold & set(got[:10])) / len(gold)
+        mrr += next((1 / (i + 1) for i, g in enumerate(got) if g in gold), 0.0)
+        if show and not gold & set(got[:5]):
+            print(f"  miss: {row['question']}  gold {sorted(gold)}  got {got[:3]}")
+    n = len(rows)
+    return {"R@1": r1 / n, "R@5": r5 / n, "R@10": r10 / n, "MRR@10": mrr / n}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--show-misses", action="store_true")
+    args = parser.parse_args()
+    rows = [json.loads(line) for line in DATA.read_text(encoding="utf-8").splitlines() if line.strip()]
+    settings = temp_settings()
+    comp, _ = ingest_folder(settings, settings.corpus_dir)
+    full = comp.retriever()
+    plain = Retriever(comp.index, comp.encoder, None, None)
+    print(f"{len(rows)} resident-voice dev questions over {settings.corpus_dir} ({comp.index.count()} points)")
+    print(f"{'system':<40}{'R@1':>7}{'R@5':>7}{'R@10':>7}{'MRR@10':>8}{'p50 ms':>8}")
+    for name, r in (("sparse + lexicon (issue 2)", plain), (f"full pipeline: {full.mode}", full)):
+        s = evaluate(r, rows, args.show_misses and r is full)
+        lat = latency(lambda q, r=r: r.search(q, k=10), [row["question"] for row in rows])
+        print(f"{name[:40]:<40}{s['R@1']:>7.3f}{s['R@5']:>7.3f}{s['R@10']:>7.3f}{s['MRR@10']:>8.3f}{lat['p50']:>8.2f}")
+    s = evaluate(full, rows, False)
+    print(f"bar (issue 3): Recall@5 >= 0.85 -> {'MET' if s['R@5'] >= 0.85 else 'NOT MET'} ({s['R@5']:.3f})")
+    comp.close()
+
+
+if __name__ == "__main__":
+    main()
