@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 INDEX ?= ./data/index
 STAMP := $(VENV)/.installed
 
-.PHONY: venv demo test lint bench bench-stard bench-speed bench-scale clean
+.PHONY: venv demo test lint learn bench bench-stard bench-resident bench-speed bench-scale clean
 
 $(STAMP): pyproject.toml
 	@command -v $(PY) >/dev/null || { echo "need $(PY)"; exit 1; }
@@ -33,10 +33,17 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 
-bench: bench-stard bench-speed
+# Rebuilds assistant/retrieval/data/learned.json from STARD train (a few minutes).
+learn: $(STAMP)
+	$(BIN)/gridworker learn
+
+bench: bench-stard bench-resident bench-speed
 
 bench-stard: $(STAMP)
 	$(BIN)/python -m bench.stard
+
+bench-resident: $(STAMP)
+	$(BIN)/python -m bench.resident
 
 bench-speed: $(STAMP)
 	$(BIN)/python -m bench.speed

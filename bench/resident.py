@@ -43,7 +43,7 @@ def main() -> None:
     plain = Retriever(comp.index, comp.encoder, None, None)
     print(f"{len(rows)} resident-voice dev questions over {settings.corpus_dir} ({comp.index.count()} points)")
     print(f"{'system':<40}{'R@1':>7}{'R@5':>7}{'R@10':>7}{'MRR@10':>8}{'p50 ms':>8}")
-    for name, r in (("sparse + lexicon (issue 2)", plain), (f"full pipeline: {full.mode}", full)):
+    for name, r in (("sparse + lexicon, no learned stages", plain), (f"full pipeline: {full.mode}", full)):
         s = evaluate(r, rows, args.show_misses and r is full)
         lat = latency(lambda q, r=r: r.search(q, k=10), [row["question"] for row in rows])
         print(f"{name[:40]:<40}{s['R@1']:>7.3f}{s['R@5']:>7.3f}{s['R@10']:>7.3f}{s['MRR@10']:>8.3f}{lat['p50']:>8.2f}")

@@ -175,13 +175,14 @@ def fit_weights(queries: list[_Query], rounds: int = 3) -> dict[str, float]:
     return {name: float(v) for name, v in zip(FEATURES, w, strict=True)}
 
 
-def learn(settings: Settings, stard_dir: Path, out: Path) -> LearnedModel:
-    """Build, fit and save the artefact. Reads `gold.jsonl` (train rows only) and the `laws/` texts."""
+def learn(settings: Settings, stard_dir: Path, out: Path, limit: int | None = None) -> LearnedModel:
+    """Build, fit and save the artefact. Reads `gold.jsonl` (train rows only) and the `laws/` texts.
+    `limit` takes only the first N training questions (tests)."""
     from assistant import wiring
     from ingest.chunker import Chunker
     from ingest.pipeline import Ingestor
 
-    questions = load_questions(stard_dir, "train")
+    questions = load_questions(stard_dir, "train")[:limit]
     encoder = wiring.build_encoder(settings)
     profiles, article_prior, law_prior = build_profiles(questions, encoder)
     assoc = build_associations(questions, article_texts(stard_dir / "laws"), encoder)

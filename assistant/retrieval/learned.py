@@ -30,8 +30,8 @@ class LearnedModel:
     weights: dict[str, float]
     cocite: dict[str, dict[str, int]] = field(default_factory=dict)  # articles cited together in training
     meta: dict[str, object] = field(default_factory=dict)
-    _postings: dict[str, list[tuple[str, int]]] = field(default_factory=dict, repr=False)
-    _idf: dict[str, float] = field(default_factory=dict, repr=False)
+    _postings: dict[str, list[tuple[str, int]]] = field(default_factory=dict, init=False, repr=False)
+    _idf: dict[str, float] = field(default_factory=dict, init=False, repr=False)
 
     def __post_init__(self) -> None:
         df: Counter[str] = Counter()
@@ -90,6 +90,10 @@ class LearnedModel:
                         continue
                 scores[key] = scores.get(key, 0.0) + idf * count / (count + 1.0)
         return dict(sorted(scores.items(), key=lambda kv: -kv[1])[:limit])
+
+    def coverage(self, terms: Iterable[str]) -> float:
+        """The most a profile match can score for these terms: memory scores divided by it lie in [0, 1)."""
+        return sum(self._idf.get(t, 0.0) for t in set(terms))
 
     def article_prior_of(self, key: object, held_out: frozenset[str] = frozenset()) -> float:
         """log(1 + training citations of the article), a held-out question's own citation removed."""

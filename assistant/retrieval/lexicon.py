@@ -15,6 +15,7 @@ from pathlib import Path
 @dataclass(frozen=True, slots=True)
 class Lexicon:
     entries: tuple[tuple[str, tuple[str, ...]], ...]
+    rewrites: tuple[tuple[str, str], ...] = ()  # spoken / dialect forms → Mandarin (data/dialect.tsv)
 
     @classmethod
     def load(cls, extra: Path | None = None) -> Lexicon:
@@ -32,7 +33,21 @@ class Lexicon:
                 entries.setdefault(head.strip(), []).extend(t for t in targets if t not in entries.get(head, []))
         # Longest keys first so that 物业服务费 wins over 物业 when both would match.
         ordered = sorted(entries.items(), key=lambda kv: -len(kv[0]))
-        return cls(tuple((k, tuple(v)) for k, v in ordered))
+        dialect = (resources.files("assistant.retrieval") / "data" / "dialect.tsv").read_text(encoding="utf-8")
+        rewrites = {}
+        for line in dialect.splitlines():
+            src, sep, dst = line.strip().partition("\t")
+            if sep and not src.startswith("#"):
+                rewrites[src] = dst.strip()
+        by_length = sorted(rewrites.items(), key=lambda kv: -len(kv[0]))
+        return cls(tuple((k, tuple(v)) for k, v in ordered), tuple(by_length))
+
+    def rewrite(self, query: str) -> str:
+        """Spoken and dialect forms to Mandarin (咋个 → 怎么, 娃儿 → 孩子), longest first, one pass."""
+        for src, dst in self.rewrites:
+            if src in query:
+                query = query.replace(src, dst)
+        return query
 
     def expand(self, query: str) -> list[str]:
         """Statutory terms implied by the query, in lexicon order, without repeats or terms already present."""
@@ -52,4 +67,4 @@ class Lexicon:
 
     @property
     def signature(self) -> str:
-        return hashlib.sha1(repr(self.entries).encode()).hexdigest()[:12]
+        return hashlib.sha1(repr((self.entries, self.rewrites)).encode()).hexdigest()[:12]

@@ -1,8 +1,11 @@
 """Second stage: a linear reranker over first-stage candidates, with weights learned on STARD train.
 
 Every feature is cheap and needs no model weights: the first-stage score and rank, the lay-word profile match
-and citation priors of the learned artefact, whether the question names the law, and a soft category routing
-(the share of the first stage's score mass that falls in the candidate's category: a boost, never a filter).
+and citation priors of the learned artefact, co-citation and neighbouring articles of the top hits, whether the
+question names the law, and a soft category routing (the share of the first stage's score mass that falls in the
+candidate's category: a boost, never a filter). The features learned from training data are scaled by how much
+of the question's first-stage territory the training covered, so a question about a law STARD never cites
+(most Chongqing regulations) is ranked by its own words rather than by another domain's priors.
 """
 
 from __future__ import annotations
@@ -21,6 +24,9 @@ FEATURES = (
     "sparse", "sparse_rr", "memory", "memory_rr", "article_prior", "law_prior", "title_match", "category",
     "cocite", "neighbour",
 )
+# Features that come from the training data; they are scaled by how familiar the question's territory is.
+LEARNED = ("memory", "memory_rr", "article_prior", "law_prior", "cocite", "neighbour")
+LEARNED_COLUMNS = [FEATURES.index(f) for f in LEARNED]
 SEEDS_SPARSE = 10  # the first stage's top articles …
 SEEDS_MEMORY = 5  # … and the profiles' top articles seed the co-citation and neighbour candidates
 NEIGHBOURS = (-2, -1, 1, 2)
@@ -74,11 +80,15 @@ def featurise(
     for title in set(titles):
         law_prior = model.law_prior_of(law_key(title), held_out) if model else 0.0
         per_title[title] = (law_prior, _title_match(title, query))
+    # Trust the learned evidence as far as the question lies in territory the training covered: the share of
+    # the first stage's top score mass that falls in laws with training citations.
+    known = sum(sparse[i] for i in np.flatnonzero(routed) if per_title[titles[i]][0] > 0)
+    confidence = known / (sum(sparse[i] for i in np.flatnonzero(routed)) or 1.0)
     x = np.zeros((n, len(FEATURES)))
     x[:, 0] = sparse / (sparse.max(initial=0.0) or 1.0)
     x[:, 1] = np.where(sparse_rank >= 0, 1.0 / (sparse_rank + 2), 0.0)
-    x[:, 2] = memory / (memory.max(initial=0.0) or 1.0)
-    x[:, 3] = np.where(memory_rank >= 0, 1.0 / (memory_rank + 2), 0.0)
+    x[:, 2] = memory  # already calibrated to [0, 1) by the query's coverage
+    x[:, 3] = np.where(memory_rank >= 0, memory / (memory_rank + 2), 0.0)
     if model is not None:
         x[:, 4] = [model.article_prior_of(c.payload.get("article_key"), held_out) for c in candidates]
     x[:, 5] = [per_title[t][0] for t in titles]
@@ -86,6 +96,7 @@ def featurise(
     x[:, 7] = [mass[c] / total for c in cats]
     x[:, 8] = [c.cocite for c in candidates]
     x[:, 9] = [c.neighbour for c in candidates]
+    x[:, LEARNED_COLUMNS] *= confidence
     return x
 
 

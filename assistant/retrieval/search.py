@@ -144,9 +144,11 @@ class Retriever:
         t = time.perf_counter()
         held = held_out or frozenset()
         memory = self.learned.memory(terms, self.stages.memory_k, (Counter(terms), held) if held_out else None)
+        # Calibrated, not max-normalised: a weak profile match stays weak even when it is the best one.
+        scale = self.learned.coverage(terms) or 1.0
         for rank, (key, value) in enumerate(memory.items()):
             for cand in cat.candidates(key, candidates, filters):
-                cand.memory, cand.memory_rank = value, rank
+                cand.memory, cand.memory_rank = value / scale, rank
         cocite, neighbour = rerank.graph_scores(rerank.seeds(list(candidates.values())), self.learned, held)
         for key, value in cocite.items():
             for cand in cat.candidates(key, candidates, filters):

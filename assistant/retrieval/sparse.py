@@ -58,11 +58,11 @@ class Bm25SparseEncoder:
 
     def query_terms(self, text: str) -> list[str]:
         """The query's own tokens after normalisation (no expansion)."""
-        return self.tokenizer.tokens(normalize_query(text))
+        return self.tokenizer.tokens(self.lexicon.rewrite(normalize_query(text)))
 
     def encode_query(self, text: str, extra: dict[str, float] | None = None) -> SparseVector:
         """Query tokens at weight 1, lexicon expansions at `expansion_weight`, `extra` terms at their weight."""
-        query = normalize_query(text)
+        query = self.lexicon.rewrite(normalize_query(text))
         items: dict[int, float] = {}
         for term in self.tokenizer.tokens(query):
             tid = term_id(term)

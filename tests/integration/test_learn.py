@@ -1,0 +1,78 @@
+"""`gridworker learn` end to end on a slice of STARD train: the artefact is rebuilt, loads, uses train only,
+and drives the learned stages; candidates it brings in still obey the search filters."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from assistant import wiring
+from assistant.domain import SearchFilters, article_key
+from assistant.retrieval.learned import LearnedModel
+from assistant.settings import RetrievalSettings, Settings
+from eval.learn import learn
+from ingest.chunker import Chunker
+from ingest.pipeline import Ingestor
+from tests.conftest import STARD
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+
+@pytest.fixture(scope="module")
+def small_model(tmp_path_factory: pytest.TempPathFactory) -> tuple[LearnedModel, Path]:
+    if not (STARD / "gold.jsonl").is_file():
+        pytest.skip("STARD data not found")
+    tmp = tmp_path_factory.mktemp("learn")
+    settings = Settings(index_dir=tmp / "unused", retrieval=RetrievalSettings(learned=None, candidates=50, memory_k=20))
+    out = tmp / "learned.json"
+    model = learn(settings, STARD, out, limit=80)
+    return model, out
+
+
+def test_rebuild_from_train_slice(small_model: tuple[LearnedModel, Path]) -> None:
+    model, out = small_model
+    loaded = LearnedModel.load(out)
+    assert loaded.meta["train_questions"] == 80 and loaded.version == model.version
+    rows = [json.loads(line) for line in (STARD / "gold.jsonl").read_text(encoding="utf-8").splitlines()]
+    train = [r for r in rows if r["split"] == "train"][:80]
+    train_keys = {article_key(g["law"], g["article_no"], g["article_sub"]) for r in train for g in r["gold"]}
+    assert set(loaded.profiles) == train_keys  # every profile comes from these 80 training questions, nothing else
+    assert set(loaded.weights) >= {"sparse", "memory"} and loaded.meta["train_fit"]["recall@100"] > 0
+
+
+def test_learned_candidates_obey_filters(tmp_path: Path, small_model, shared_corpus: Path) -> None:  # type: ignore[no-untyped-def]
+    model, out = small_model
+    key = next(iter(model.profiles))
+    law, _, no = key.partition("#")
+    term = next(iter(model.profiles[key]))
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    # A worker-only statute whose article the learned profiles point to.
+    marker = f"第{_cn(int(no.split('-')[0]))}条"
+    (docs / "internal.md").write_text(
+        f"---\ntitle: {law}\naudience: worker\n---\n# {law}\n\n<!-- INFO END -->\n\n{marker} 内部规定。",
+        encoding="utf-8",
+    )
+    shutil.copy(shared_corpus / "c13-dogs-animal-epidemic" / "动物防疫法(2021-01-22).md", docs / "public.md")
+    settings = Settings(index_dir=tmp_path / "index", retrieval=RetrievalSettings(learned=out))
+    comp = wiring.build(settings)
+    try:
+        Ingestor(comp.index, comp.encoder, None, Chunker(500), {}).run(docs)
+        retriever = comp.retriever()
+        assert "+rerank(" in retriever.mode
+        everyone = retriever.search(term, k=50).hits
+        assert any(h.audience == "worker" for h in everyone)  # the profile did bring the article in
+        public = retriever.search(f"{term} 犬只", k=50, filters=SearchFilters(audiences=("public",))).hits
+        assert public and all(h.audience == "public" for h in public)
+        assert {"memory", "rerank"} <= set(retriever.search(term, k=5).timings_ms)
+    finally:
+        comp.close()
+
+
+def _cn(n: int) -> str:
+    from assistant.numerals import int_to_cn
+
+    return int_to_cn(n)

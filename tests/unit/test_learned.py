@@ -1,0 +1,71 @@
+"""The learned retrieval artefact: the committed one loads and is what `learn` produces; held-out scoring
+really removes a training question's own evidence; dialect rewriting."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import pytest
+
+from assistant.retrieval.learned import DEFAULT_PATH, LearnedModel
+from assistant.retrieval.lexicon import Lexicon
+from assistant.retrieval.rerank import FEATURES
+
+pytestmark = pytest.mark.unit
+
+
+def test_committed_artefact_loads() -> None:
+    model = LearnedModel.load(DEFAULT_PATH)
+    assert model.version.startswith("stard-train-")
+    assert model.meta["train_questions"] == 1235
+    assert model.meta["features"] == list(FEATURES)
+    assert set(model.weights) <= set(FEATURES) and model.weights["sparse"] == 1.0
+    assert len(model.profiles) > 1000 and model.article_prior and model.law_prior and model.assoc
+    assert "民法典#54" in model.profiles  # 个体工商户 (the first training question)
+
+
+def _toy() -> LearnedModel:
+    return LearnedModel(
+        profiles={"劳动合同法#47": {"开除": 2, "补偿": 1}, "劳动合同法#46": {"补偿": 3}},
+        article_prior={"劳动合同法#47": 2, "劳动合同法#46": 3},
+        law_prior={"劳动合同法": 5},
+        assoc={"开除": [("解除", 1.0), ("经济补偿", 0.5)]},
+        weights={"sparse": 1.0},
+        cocite={"劳动合同法#47": {"劳动合同法#46": 1}, "劳动合同法#46": {"劳动合同法#47": 1}},
+    )
+
+
+def test_memory_and_held_out() -> None:
+    model = _toy()
+    assert list(model.memory(["开除", "补偿"], 5)) == ["劳动合同法#47", "劳动合同法#46"]
+    held = (Counter({"开除": 2, "补偿": 1}), frozenset({"劳动合同法#47"}))
+    assert list(model.memory(["开除", "补偿"], 5, held)) == ["劳动合同法#46"]
+
+
+def test_priors_and_cocitation_held_out() -> None:
+    model = _toy()
+    own = frozenset({"劳动合同法#47"})
+    assert model.article_prior_of("劳动合同法#47") > model.article_prior_of("劳动合同法#47", own)
+    assert model.article_prior_of(None) == 0.0
+    assert model.cocited("劳动合同法#47") == {"劳动合同法#46": 1}
+    assert model.cocited("劳动合同法#47", frozenset({"劳动合同法#47", "劳动合同法#46"})) == {}
+
+
+def test_associations_skip_words_already_present() -> None:
+    model = _toy()
+    assert model.expansions(["开除"]) == {"解除": 1.0, "经济补偿": 0.5}
+    assert model.expansions(["开除", "解除"]) == {"经济补偿": 0.5}
+
+
+def test_save_load_round_trip(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    path = tmp_path / "m.json"
+    _toy().save(path)
+    again = LearnedModel.load(path)
+    assert again.profiles == _toy().profiles and again.cocite == _toy().cocite
+    assert again.memory(["开除"], 1) == _toy().memory(["开除"], 1)
+
+
+def test_dialect_rewrites() -> None:
+    lex = Lexicon.load()
+    assert lex.rewrite("娃儿不读书咋个办，要带啥子") == "孩子不读书怎么办，要带什么"
+    assert lex.rewrite("屋头老汉儿") == "家里父亲"
