@@ -11,6 +11,7 @@ import resource
 import tempfile
 from pathlib import Path
 
+from assistant.retrieval.search import Retriever
 from assistant.settings import get_settings
 from bench.common import ingest_folder, latency, temp_settings
 from eval.stard import load_questions
@@ -39,13 +40,16 @@ def main() -> None:
         settings = temp_settings()
         comp, seconds = ingest_folder(settings, root)
         points = comp.index.count()
-        retriever = comp.retriever()
-        lat = latency(lambda q, r=retriever: r.search(q, k=10), queries)
+        sparse_path = Retriever(comp.index, comp.encoder)
+        lat = latency(lambda q, r=sparse_path: r.search(q, k=10), queries)
+        full = comp.retriever()
+        full_lat = latency(lambda q, r=full: r.search(q, k=10), queries)
         comp.close()
         rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         rows.append((factor, points, seconds, lat, rss))
-        print(f"{factor:>3}x  {points:>8} points  ingest {seconds:7.1f} s  p50 {lat['p50']:.2f} ms  "
-              f"p99 {lat['p99']:.2f} ms  peak RSS {rss:.0f} MiB", flush=True)
+        print(f"{factor:>3}x  {points:>8} points  ingest {seconds:7.1f} s  sparse p50 {lat['p50']:.2f} ms  "
+              f"p99 {lat['p99']:.2f} ms  full pipeline p50 {full_lat['p50']:.2f} ms p99 {full_lat['p99']:.2f} ms  "
+              f"peak RSS {rss:.0f} MiB", flush=True)
     base = rows[0]
     print("\ngrowth relative to the first row:")
     for factor, points, seconds, lat, _ in rows:
