@@ -102,8 +102,11 @@ class Retriever:
         t5 = time.perf_counter()
         scores = rerank.score(rerank.featurise(ordered, query, learned, held_out or frozenset()), learned.weights)
         ranked = (IndexHit(ordered[i].point_id, float(scores[i]), ordered[i].payload) for i in np.argsort(-scores))
-        top = collapse_ids(ranked, k)
+        # A few spare articles: a point deleted since the catalog was read has no payload and drops out.
+        top = collapse_ids(ranked, k + 5)
         full = self.index.payloads([h.point_id for h in top])
+        if len(full) < len(top):
+            self._cat = None  # the index changed under the catalog; read it again next time
         hits = collapse([IndexHit(h.point_id, h.score, full[h.point_id]) for h in top if h.point_id in full], k)
         timings["rerank"] = (time.perf_counter() - t5) * 1000
         timings["total"] = (time.perf_counter() - t0) * 1000
