@@ -76,3 +76,27 @@ def _cn(n: int) -> str:
     from assistant.numerals import int_to_cn
 
     return int_to_cn(n)
+
+
+def test_catalog_follows_the_index(tmp_path: Path, small_model, shared_corpus: Path) -> None:  # type: ignore[no-untyped-def]
+    """A retriever that outlives an ingest never returns deleted articles, and sees new ones."""
+    _, out = small_model
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    for name in ("动物防疫法(2021-01-22).md",):
+        shutil.copy(shared_corpus / "c13-dogs-animal-epidemic" / name, docs / name)
+    settings = Settings(index_dir=tmp_path / "index", retrieval=RetrievalSettings(learned=out))
+    comp = wiring.build(settings)
+    try:
+        ingest = Ingestor(comp.index, comp.encoder, None, Chunker(500), {})
+        ingest.run(docs)
+        retriever = comp.retriever()
+        before = retriever.search("犬只 狂犬病 免疫", k=5).hits
+        assert before and all(h.title == "中华人民共和国动物防疫法" for h in before)
+        (docs / "动物防疫法(2021-01-22).md").unlink()
+        shutil.copy(shared_corpus / "c14-fire-safety-fireworks" / "消防法(2021-04-29).md", docs / "消防法.md")
+        ingest.run(docs)
+        after = retriever.search("犬只 狂犬病 免疫 消防车通道", k=5).hits
+        assert after and all(h.title == "中华人民共和国消防法" for h in after)
+    finally:
+        comp.close()
