@@ -26,7 +26,7 @@ def article_key(title: str, no: int | None, sub: int | None = None) -> str | Non
 # final hits only, which keeps a deep first stage cheap.
 RANKING_FIELDS = [
     "doc_id", "kind", "label", "title", "category", "level", "audience", "article_key", "article_no", "article_sub",
-    "file",
+    "file", "effective_date", "part",
 ]
 
 Audience = Literal["public", "worker"]

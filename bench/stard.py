@@ -8,11 +8,13 @@ same run: llama-index out of the box, and a careful bm25s + jieba baseline over 
 from __future__ import annotations
 
 import argparse
+import copy
 import re
 import time
 from dataclasses import replace
 from pathlib import Path
 
+from assistant.retrieval.lexicon import Lexicon
 from assistant.retrieval.search import Retriever, Stages
 from assistant.settings import get_settings
 from bench.common import ingest_folder, latency, temp_settings
@@ -42,7 +44,10 @@ def gridworker_variants(comp) -> list[tuple[str, Retriever]]:  # type: ignore[no
     if learned is None:
         return [("gridworker sparse (no learned artefact)", Retriever(comp.index, comp.encoder))]
     no_priors = replace(learned, weights={**learned.weights, "article_prior": 0.0, "law_prior": 0.0})
+    no_lexicon = copy.copy(comp.encoder)
+    no_lexicon.lexicon = Lexicon(())
     return [
+        ("gw sparse without lexicon (query side)", Retriever(comp.index, no_lexicon)),
         ("gw sparse: jieba+dictionary+lexicon", Retriever(comp.index, comp.encoder)),
         ("gw + learned associations (stage 1)", Retriever(comp.index, comp.encoder, None, learned,
                                                            Stages(memory=False, rerank=False))),

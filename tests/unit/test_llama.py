@@ -55,3 +55,16 @@ def test_retriever_adapter_collapses_and_maps() -> None:
     nodes = retriever.retrieve(QueryBundle("问题"))
     assert len(nodes) == 1  # two parts of one article collapse to the best one
     assert nodes[0].score == 3.5 and nodes[0].node.metadata["label"] == "《示范》第一条"
+
+
+def test_versions_of_one_article_collapse_to_the_newest() -> None:
+    from assistant.retrieval.search import collapse_ids
+
+    def hit(pid: str, doc: str, date: str, key: str = "民事诉讼法#1") -> IndexHit:
+        return IndexHit(pid, 1.0, {"doc_id": doc, "kind": "article", "label": "x", "article_key": key,
+                                   "effective_date": date})
+
+    ranked = [hit("a", "old", "2021-12-24"), hit("b", "other", "2020-01-01", "刑法#1"), hit("c", "new", "2023-09-01")]
+    top = collapse_ids(ranked, 5)
+    assert [h.point_id for h in top] == ["c", "b"]  # the 2023 text, at the 2021 text's rank
+    assert [h.point_id for h in collapse_ids(ranked, 1)] == ["a"]  # only what was seen before the cut counts
