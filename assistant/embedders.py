@@ -30,6 +30,36 @@ def resolve_model_path(model: str) -> str:
     return str(folder)
 
 
+class CrossEncoderScorer:
+    """sentence-transformers CrossEncoder adapter for the `CrossScorer` port (offline only, like the embedder)."""
+
+    def __init__(self, model: str, batch_size: int = 32, device: str = "cpu") -> None:
+        self._model_name = model
+        self._batch_size = batch_size
+        self._device = device
+
+    @cached_property
+    def _model(self) -> Any:
+        os.environ["HF_HUB_OFFLINE"] = "1"
+        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+        try:
+            from sentence_transformers import CrossEncoder
+        except ImportError as exc:
+            raise EmbedderError("the cross-encoder needs the [dense] extra: pip install '.[dense]'") from exc
+        try:
+            return CrossEncoder(resolve_model_path(self._model_name), num_labels=1, device=self._device)
+        except (OSError, ValueError) as exc:
+            raise EmbedderError(f"cannot load cross-encoder {self._model_name!r} offline: {exc}") from exc
+
+    @property
+    def name(self) -> str:
+        return self._model_name
+
+    def score(self, query: str, texts: Sequence[str]) -> list[float]:
+        scores = self._model.predict([(query, t) for t in texts], batch_size=self._batch_size, show_progress_bar=False)
+        return [float(s) for s in scores]
+
+
 class SentenceTransformerEmbedder:
     def __init__(self, model: str, query_prefix: str = "", batch_size: int = 32, device: str = "cpu") -> None:
         self._model_name = model

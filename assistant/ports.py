@@ -43,6 +43,15 @@ class Embedder(Protocol):
         ...
 
 
+class CrossScorer(Protocol):
+    @property
+    def name(self) -> str: ...
+
+    def score(self, query: str, texts: Sequence[str]) -> list[float]:
+        """Relevance of each text to the query, read together (a cross-encoder); higher is better."""
+        ...
+
+
 class Index(Protocol):
     @property
     def has_dense(self) -> bool: ...

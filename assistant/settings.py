@@ -31,6 +31,17 @@ class EmbeddingSettings(BaseModel):
     device: str = "cpu"
 
 
+class CrossEncoderSettings(BaseModel):
+    model: str | None = Field(
+        None,
+        description="sentence-transformers CrossEncoder (production: BAAI/bge-reranker-base, local folder); "
+        "unset = no cross-encoder stage",
+    )
+    top_n: int = 20  # how many of the ranked articles it re-scores
+    batch_size: int = 32
+    device: str = "cpu"
+
+
 class RetrievalSettings(BaseModel):
     k1: float = 1.2
     b: float = 0.75
@@ -68,6 +79,7 @@ class Settings(BaseSettings):
     qdrant: QdrantSettings = QdrantSettings()
     embedding: EmbeddingSettings = EmbeddingSettings()
     retrieval: RetrievalSettings = RetrievalSettings()
+    cross_encoder: CrossEncoderSettings = CrossEncoderSettings()
 
 
 @lru_cache(maxsize=1)

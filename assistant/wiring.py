@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from assistant.errors import SchemaMismatch
-from assistant.ports import Embedder, Index
+from assistant.ports import CrossScorer, Embedder, Index
 from assistant.retrieval.learned import LearnedModel
 from assistant.retrieval.lexicon import Lexicon
 from assistant.retrieval.search import Retriever, Stages
@@ -34,12 +34,14 @@ class Components:
         return f"qdrant-server({self.settings.qdrant.url})" if self.settings.qdrant.url else "qdrant-edge"
 
     learned: LearnedModel | None = None
+    cross: CrossScorer | None = None
 
     def retriever(self) -> Retriever:
         r = self.settings.retrieval
         stages = Stages(assoc=r.assoc, memory=r.memory, rerank=r.rerank, candidates=r.candidates,
-                        memory_k=r.memory_k, assoc_weight=r.assoc_weight)
-        return Retriever(self.index, self.encoder, self.embedder, self.learned, stages)
+                        memory_k=r.memory_k, assoc_weight=r.assoc_weight,
+                        cross_top_n=self.settings.cross_encoder.top_n)
+        return Retriever(self.index, self.encoder, self.embedder, self.learned, stages, self.cross)
 
     def close(self) -> None:
         self.index.close()
@@ -101,7 +103,17 @@ def build(settings: Settings, *, rebuild: bool = False, create: bool = True) -> 
         from assistant.index.edge import EdgeIndex
 
         index = EdgeIndex(index_dir / "edge", dim)
-    return Components(settings, index, build_encoder(settings), embedder, build_learned(settings))
+    learned, cross = build_learned(settings), build_cross(settings)
+    return Components(settings, index, build_encoder(settings), embedder, learned, cross)
+
+
+def build_cross(settings: Settings) -> CrossScorer | None:
+    c = settings.cross_encoder
+    if not c.model:
+        return None
+    from assistant.embedders import CrossEncoderScorer
+
+    return CrossEncoderScorer(c.model, c.batch_size, c.device)
 
 
 def build_learned(settings: Settings) -> LearnedModel | None:

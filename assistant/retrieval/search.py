@@ -11,12 +11,12 @@ from __future__ import annotations
 import time
 from collections import Counter
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
 from assistant.domain import RANKING_FIELDS, Hit, IndexHit, SearchFilters, SparseVector
-from assistant.ports import Embedder, Index, SparseEncoder
+from assistant.ports import CrossScorer, Embedder, Index, SparseEncoder
 from assistant.retrieval import rerank
 from assistant.retrieval.learned import LearnedModel
 
@@ -39,6 +39,7 @@ class Stages:
     candidates: int = 300
     memory_k: int = 100
     assoc_weight: float = 0.3
+    cross_top_n: int = 20
 
 
 class Retriever:
@@ -49,19 +50,23 @@ class Retriever:
         embedder: Embedder | None = None,
         learned: LearnedModel | None = None,
         stages: Stages = Stages(),
+        cross: CrossScorer | None = None,
     ) -> None:
         self.index = index
         self.encoder = encoder
         self.embedder = embedder if index.has_dense else None
         self.learned = learned
         self.stages = stages
+        self.cross = cross
         self._cat: _Catalog | None = None
 
     @property
     def mode(self) -> str:
         base = f"hybrid(sparse+dense:{self.embedder.name})" if self.embedder else "sparse"
         if self.learned is not None and self.stages.rerank:
-            return f"{base}+rerank({self.learned.version})"
+            base = f"{base}+rerank({self.learned.version})"
+        if self.cross is not None:
+            base = f"{base}+cross({self.cross.name})"
         return base
 
     def search(
@@ -78,6 +83,7 @@ class Retriever:
         filters = filters or SearchFilters()
         timings: dict[str, float] = {}
         t0 = time.perf_counter()
+        wanted, k = k, max(k, self.stages.cross_top_n) if self.cross is not None else k
         learned = self.learned
         terms = self.encoder.query_terms(query)
         sparse = self._sparse_query(query, terms)
@@ -94,7 +100,7 @@ class Retriever:
         t3 = time.perf_counter()
         timings["index_query"] = (t3 - t2) * 1000
         if not reranking or learned is None:
-            hits = collapse(raw, k)
+            hits = self._cross_rerank(query, collapse(raw, k), wanted, timings)
             timings["total"] = (time.perf_counter() - t0) * 1000
             return SearchResult(query=query, hits=hits, mode=self.mode, timings_ms=timings)
 
@@ -109,8 +115,21 @@ class Retriever:
             self._cat = None  # the index changed under the catalog; read it again next time
         hits = collapse([IndexHit(h.point_id, h.score, full[h.point_id]) for h in top if h.point_id in full], k)
         timings["rerank"] = (time.perf_counter() - t5) * 1000
+        hits = self._cross_rerank(query, hits, wanted, timings)
         timings["total"] = (time.perf_counter() - t0) * 1000
         return SearchResult(query=query, hits=hits, mode=self.mode, timings_ms=timings)
+
+    def _cross_rerank(self, query: str, hits: list[Hit], k: int, timings: dict[str, float]) -> list[Hit]:
+        """The optional last stage: a cross-encoder re-scores the top articles, reading question and text together."""
+        if self.cross is None or not hits:
+            return hits[:k]
+        t = time.perf_counter()
+        head, tail = hits[: self.stages.cross_top_n], hits[self.stages.cross_top_n :]
+        scores = self.cross.score(query, [h.text for h in head])
+        order = sorted(range(len(head)), key=lambda i: -scores[i])
+        ranked = [replace(head[i], score=scores[i]) for i in order] + tail
+        timings["cross_encode"] = (time.perf_counter() - t) * 1000
+        return [replace(h, rank=i + 1) for i, h in enumerate(ranked[:k])]
 
     def _sparse_query(self, query: str, terms: list[str]) -> SparseVector:
         """The query's sparse vector, with the learned associations' statutory words added when enabled."""

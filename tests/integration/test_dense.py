@@ -52,3 +52,30 @@ def test_hybrid_ingest_and_search(tmp_path: Path, shared_corpus: Path) -> None:
         assert {"sparse_encode", "dense_encode", "index_query", "memory", "rerank"} <= set(result.timings_ms)
     finally:
         comp.close()
+
+
+def test_cross_encoder_stage(tmp_path: Path, shared_corpus: Path) -> None:
+    """The cross-encoder code path, for real: the small packaged model loaded as a CrossEncoder (its scoring head
+    is untrained, so this proves the stage's plumbing — order, ranks, timings, mode — not its quality)."""
+    from assistant.settings import CrossEncoderSettings
+
+    docs = tmp_path / "docs"
+    rel = "c01-social-assistance/重庆市城乡居民最低生活保障条例(2016-03-31).md"
+    (docs / rel).parent.mkdir(parents=True)
+    shutil.copy(shared_corpus / rel, docs / rel)
+    settings = Settings(index_dir=tmp_path / "index", cross_encoder=CrossEncoderSettings(model=MODEL, top_n=8))
+    comp = wiring.build(settings)
+    try:
+        Ingestor(comp.index, comp.encoder, comp.embedder, Chunker(500), {}).run(docs)
+        retriever = comp.retriever()
+        plain = comp.retriever()
+        plain.cross = None
+        result = retriever.search("申请最低生活保障需要什么材料", k=5)
+        assert result.mode.endswith(f"+cross({MODEL})") and "cross_encode" in result.timings_ms
+        assert [h.rank for h in result.hits] == [1, 2, 3, 4, 5]
+        scores = [h.score for h in result.hits]
+        assert scores == sorted(scores, reverse=True)  # ordered by the cross-encoder's own scores
+        top8 = {h.point_id for h in plain.search("申请最低生活保障需要什么材料", k=8).hits}
+        assert {h.point_id for h in result.hits} <= top8  # it re-orders the top_n, it brings nothing new
+    finally:
+        comp.close()
