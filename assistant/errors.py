@@ -3,6 +3,7 @@
 GridworkerError
  ├── ConfigError          a setting is missing or inconsistent (operator's fix)
  ├── IndexError_          the vector index cannot be opened, read or written
+ │    ├── IndexMissing    there is no index yet at the configured place (run `gridworker ingest` first)
  │    └── SchemaMismatch  the index on disk was built with another schema/model; re-ingest with --rebuild
  ├── EmbedderError        an embedding model cannot be loaded or run
  └── DocumentError        one input document cannot be read or parsed (ingest reports it and skips the file)
@@ -24,6 +25,10 @@ class ConfigError(GridworkerError):
 
 class IndexError_(GridworkerError):  # noqa: N801 - avoid shadowing the builtin IndexError
     user_message = "知识库暂时不可用，请稍后再试。"
+
+
+class IndexMissing(IndexError_):
+    user_message = "知识库尚未建立，请联系管理员先导入政策文件。"
 
 
 class SchemaMismatch(IndexError_):

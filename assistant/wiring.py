@@ -8,7 +8,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from assistant.errors import SchemaMismatch
+from assistant.errors import IndexMissing, SchemaMismatch
 from assistant.ports import CrossScorer, Embedder, Index
 from assistant.retrieval.learned import LearnedModel
 from assistant.retrieval.lexicon import Lexicon
@@ -85,9 +85,12 @@ def _check_meta(index_dir: Path, embedder: Embedder | None, create: bool) -> Non
 
 
 def build(settings: Settings, *, rebuild: bool = False, create: bool = True) -> Components:
+    """Adapters from settings. `create=False` (search, stats) refuses to conjure an empty index out of a typo."""
     index_dir = settings.index_dir
     if rebuild and index_dir.exists():
         shutil.rmtree(index_dir)
+    if not create and not settings.qdrant.url and not (index_dir / META_FILE).exists():
+        raise IndexMissing(f"no index at {index_dir}: run `gridworker ingest DIR --index {index_dir}` first")
     embedder = build_embedder(settings)
     _check_meta(index_dir, embedder, create)
     dim = embedder.dim if embedder else None

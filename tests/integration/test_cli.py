@@ -55,6 +55,9 @@ def test_bad_arguments_are_clear(tmp_path: Path) -> None:
     assert r.returncode == 2 and "cannot read" in r.stderr
     r = gw("ingest", str(tmp_path / "nowhere"), index=index, check=False)
     assert r.returncode == 2 and "not a folder" in r.stderr
+    r = gw("search", "低保", index=tmp_path / "no-index-here", check=False)
+    assert r.returncode == 2 and "知识库尚未建立" in r.stderr and "gridworker ingest" in r.stderr
+    assert not (tmp_path / "no-index-here").exists()  # a typo in --index creates nothing
 
 
 @pytest.mark.slow
