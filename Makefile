@@ -33,7 +33,7 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 
-# Rebuilds assistant/retrieval/data/learned.json from STARD train (a few minutes).
+# Rebuilds assistant/retrieval/data/learned.json from STARD train (about 35 s).
 learn: $(STAMP)
 	$(BIN)/gridworker learn
 
