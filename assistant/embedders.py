@@ -98,4 +98,4 @@ class SentenceTransformerEmbedder:
 
     def embed_query(self, text: str) -> list[float]:
         vector = self._model.encode([self._query_prefix + text], normalize_embeddings=True, show_progress_bar=False)
-        return vector[0].tolist()
+        return [float(v) for v in vector[0]]

@@ -13,14 +13,14 @@ DEFAULT_LEARNED = Path(__file__).resolve().parent / "retrieval" / "data" / "lear
 
 
 class QdrantSettings(BaseModel):
-    url: str | None = Field(None, description="Qdrant server/cluster URL; unset = embedded Qdrant Edge")
+    url: str | None = Field(default=None, description="Qdrant server/cluster URL; unset = embedded Qdrant Edge")
     api_key: SecretStr | None = None
     collection: str = "gridworker"
 
 
 class EmbeddingSettings(BaseModel):
     model: str | None = Field(
-        None,
+        default=None,
         description=(
             "sentence-transformers model: a local folder, an id already in the HF cache (never downloaded), "
             "or package:<python package> for a model shipped inside a PyPI package. Unset = sparse only."
@@ -33,7 +33,7 @@ class EmbeddingSettings(BaseModel):
 
 class CrossEncoderSettings(BaseModel):
     model: str | None = Field(
-        None,
+        default=None,
         description="sentence-transformers CrossEncoder (production: BAAI/bge-reranker-base, local folder); "
         "unset = no cross-encoder stage",
     )
@@ -51,7 +51,7 @@ class RetrievalSettings(BaseModel):
     user_dict: Path | None = None
     synonyms: Path | None = None
     learned: Path | None = Field(
-        DEFAULT_LEARNED,
+        default=DEFAULT_LEARNED,
         description="learned artefact (gridworker learn); unset/empty = no learned stages (plain sparse/hybrid)",
     )
     rerank: bool = True  # the learned second stage (needs `learned`)
@@ -76,10 +76,10 @@ class Settings(BaseSettings):
     corpus_dir: Path = Path("../shared/corpus")
     eval_dir: Path = Path("../shared/eval")
     taxonomy: Path = Path(__file__).resolve().parent.parent / "corpus" / "taxonomy.json"
-    qdrant: QdrantSettings = QdrantSettings()
-    embedding: EmbeddingSettings = EmbeddingSettings()
-    retrieval: RetrievalSettings = RetrievalSettings()
-    cross_encoder: CrossEncoderSettings = CrossEncoderSettings()
+    qdrant: QdrantSettings = Field(default_factory=QdrantSettings)
+    embedding: EmbeddingSettings = Field(default_factory=EmbeddingSettings)
+    retrieval: RetrievalSettings = Field(default_factory=RetrievalSettings)
+    cross_encoder: CrossEncoderSettings = Field(default_factory=CrossEncoderSettings)
 
 
 @lru_cache(maxsize=1)

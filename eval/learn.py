@@ -56,7 +56,9 @@ def gold_keys(q: Question) -> frozenset[str]:
     return frozenset(k for law, no, sub in q.gold if (k := article_key(law, no, sub)) is not None)
 
 
-def build_profiles(questions: list[Question], encoder: Bm25SparseEncoder) -> tuple[dict, Counter, Counter]:
+def build_profiles(
+    questions: list[Question], encoder: Bm25SparseEncoder
+) -> tuple[dict[str, dict[str, int]], Counter[str], Counter[str]]:
     profiles: dict[str, Counter[str]] = defaultdict(Counter)
     article_prior: Counter[str] = Counter()
     law_prior: Counter[str] = Counter()

@@ -118,7 +118,7 @@ class EdgeIndex:
                     qe.Prefetch(limit=fetch, query=sparse_q, filter=flt),
                     qe.Prefetch(limit=fetch, query=qe.Query.Nearest(dense, using=DENSE), filter=flt),
                 ],
-                query=qe.Fusion.Rrf(k=RRF_K),
+                query=qe.Fusion.Rrf(k=RRF_K),  # type: ignore[arg-type]  # the stub names the outer class only
                 with_payload=payload,
                 with_vector=False,
             )

@@ -140,4 +140,5 @@ def graph_scores(
 
 
 def score(x: np.ndarray, weights: dict[str, float]) -> np.ndarray:
-    return x @ np.array([weights.get(name, 0.0) for name in FEATURES])
+    scores: np.ndarray = x @ np.array([weights.get(name, 0.0) for name in FEATURES])
+    return scores

@@ -225,7 +225,7 @@ class _Catalog:
                 payload = self.by_id[pid]
                 if not filters.admits(payload):
                     continue
-                cand = pool[pid] = rerank.Candidate(pid, payload)  # type: ignore[arg-type]
+                cand = pool[pid] = rerank.Candidate(pid, payload)
             out.append(cand)
         return out
 

@@ -50,7 +50,7 @@ class Bm25SparseEncoder:
         tokens = self.tokenizer.tokens(text)
         counts = Counter(tokens)
         norm = self.k1 * (1 - self.b + self.b * len(tokens) / self.avg_len)
-        items = {}
+        items: dict[int, float] = {}
         for term, tf in counts.items():
             tid = term_id(term)
             items[tid] = items.get(tid, 0.0) + tf * (self.k1 + 1) / (tf + norm)
