@@ -30,6 +30,20 @@ def resolve_model_path(model: str) -> str:
     return str(folder)
 
 
+def load_offline(kind: str, model: str, **kwargs: Any) -> Any:
+    """A sentence-transformers model (`SentenceTransformer` or `CrossEncoder`) from local files only."""
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    try:
+        import sentence_transformers
+    except ImportError as exc:
+        raise EmbedderError("dense models need the [dense] extra: pip install '.[dense]'") from exc
+    try:
+        return getattr(sentence_transformers, kind)(resolve_model_path(model), **kwargs)
+    except (OSError, ValueError) as exc:
+        raise EmbedderError(f"cannot load {kind} {model!r} offline: {exc}") from exc
+
+
 class CrossEncoderScorer:
     """sentence-transformers CrossEncoder adapter for the `CrossScorer` port (offline only, like the embedder)."""
 
@@ -40,16 +54,7 @@ class CrossEncoderScorer:
 
     @cached_property
     def _model(self) -> Any:
-        os.environ["HF_HUB_OFFLINE"] = "1"
-        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-        try:
-            from sentence_transformers import CrossEncoder
-        except ImportError as exc:
-            raise EmbedderError("the cross-encoder needs the [dense] extra: pip install '.[dense]'") from exc
-        try:
-            return CrossEncoder(resolve_model_path(self._model_name), num_labels=1, device=self._device)
-        except (OSError, ValueError) as exc:
-            raise EmbedderError(f"cannot load cross-encoder {self._model_name!r} offline: {exc}") from exc
+        return load_offline("CrossEncoder", self._model_name, num_labels=1, device=self._device)
 
     @property
     def name(self) -> str:
@@ -69,17 +74,7 @@ class SentenceTransformerEmbedder:
 
     @cached_property
     def _model(self) -> Any:
-        os.environ["HF_HUB_OFFLINE"] = "1"
-        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-        try:
-            from sentence_transformers import SentenceTransformer
-        except ImportError as exc:
-            raise EmbedderError("dense retrieval needs the [dense] extra: pip install '.[dense]'") from exc
-        path = resolve_model_path(self._model_name)
-        try:
-            return SentenceTransformer(path, device=self._device)
-        except (OSError, ValueError) as exc:
-            raise EmbedderError(f"cannot load embedding model {self._model_name!r} offline: {exc}") from exc
+        return load_offline("SentenceTransformer", self._model_name, device=self._device)
 
     @property
     def name(self) -> str:
