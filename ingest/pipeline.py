@@ -9,10 +9,11 @@ index is reported and skipped, and its existing points are left untouched.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from assistant.domain import Chunk, IngestReport, SourceDocument
@@ -47,6 +48,9 @@ class Ingestor:
         dense = self.embedder.name if self.embedder else "-"
         return f"{self.encoder.signature}|{dense}|{self.chunker.max_chars}"
 
+    def _stamp(self, file_hash: str) -> str:
+        return hashlib.sha1(f"{file_hash}|{self.signature}".encode()).hexdigest()
+
     def chunk_document(self, src: SourceDocument) -> list[Chunk]:
         parsed = statute.parse(src.text)
         chunks = self.chunker.chunks(src, parsed, self.signature)
@@ -78,6 +82,8 @@ class Ingestor:
                     on_file(name)
                 continue
             seen_files.add(item.file)
+            # The stamp covers the encoders too: a new dictionary, lexicon or model re-encodes every file.
+            item = replace(item, file_hash=self._stamp(item.file_hash))
             report.documents += 1
             old = state.get(item.file, {})
             if old and all(fh == item.file_hash for _, fh in old.values()):

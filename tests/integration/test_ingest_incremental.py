@@ -77,6 +77,16 @@ def test_incremental_cycle(tmp_path: Path, docs: Path) -> None:
     assert fifth.deleted > 0 and n5 == n - fifth.deleted and fifth.added == 0
 
 
+def test_new_encoder_settings_re_encode_unchanged_files(tmp_path: Path, docs: Path) -> None:
+    settings = Settings(index_dir=tmp_path / "index")
+    first, n, _ = _run(settings, docs)
+    retuned = settings.model_copy(update={"retrieval": settings.retrieval.model_copy(update={"k1": 1.5})})
+    again, n2, hits = _run(retuned, docs)
+    assert (again.added, again.updated, again.unchanged, again.deleted) == (0, n, 0, 0) and n2 == n
+    third, _, _ = _run(retuned, docs)
+    assert (third.updated, third.unchanged) == (0, n)
+
+
 def test_bad_files_are_skipped_and_keep_their_points(tmp_path: Path, docs: Path) -> None:
     settings = Settings(index_dir=tmp_path / "index")
     _, n, _ = _run(settings, docs)
