@@ -5,6 +5,8 @@ from pathlib import Path
 
 import pytest
 
+from ingest.statute import INFO_END
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
@@ -13,13 +15,13 @@ SHARED = Path(os.environ.get("GRIDWORKER_SHARED_DIR", ROOT.parent / "shared"))
 CORPUS = Path(os.environ.get("GRIDWORKER_CORPUS_DIR", SHARED / "corpus"))
 STARD = SHARED / "eval" / "stard"
 
-STATUTE = """# 重庆市示范条例
+STATUTE = f"""# 重庆市示范条例
 
 2008年7月25日 重庆市第三届人民代表大会常务委员会第五次会议通过
 
 2016年3月31日 重庆市第四届人民代表大会常务委员会第二十四次会议修订）
 
-<!-- INFO END -->
+{INFO_END}
 
 ## 第一章\u3000总\u2002则
 

@@ -16,6 +16,7 @@ from assistant.settings import RetrievalSettings, Settings
 from eval.learn import learn
 from ingest.chunker import Chunker
 from ingest.pipeline import Ingestor
+from ingest.statute import INFO_END
 from tests.conftest import STARD
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -53,7 +54,7 @@ def test_learned_candidates_obey_filters(tmp_path: Path, small_model, shared_cor
     # A worker-only statute whose article the learned profiles point to.
     marker = f"第{_cn(int(no.split('-')[0]))}条"
     (docs / "internal.md").write_text(
-        f"---\ntitle: {law}\naudience: worker\n---\n# {law}\n\n<!-- INFO END -->\n\n{marker} 内部规定。",
+        f"---\ntitle: {law}\naudience: worker\n---\n# {law}\n\n{INFO_END}\n\n{marker} 内部规定。",
         encoding="utf-8",
     )
     shutil.copy(shared_corpus / "c13-dogs-animal-epidemic" / "动物防疫法(2021-01-22).md", docs / "public.md")

@@ -46,7 +46,7 @@ def test_ids_are_deterministic_and_content_sensitive(statute_text: str) -> None:
 
 def test_long_article_split_at_items_repeating_header() -> None:
     items = "\n\n".join(f"（{n}）第{n}项内容" + "很长的说明文字" * 12 + "；" for n in "一二三四五六七八")
-    text = f"# 长条例\n\n<!-- INFO END -->\n\n第五条 有下列情形之一的，不予受理：\n\n{items}"
+    text = f"# 长条例\n\n{statute.INFO_END}\n\n第五条 有下列情形之一的，不予受理：\n\n{items}"
     src = _src(text)
     chunks = Chunker(300).chunks(src, statute.parse(src.text), "sig")
     assert len(chunks) > 2

@@ -34,7 +34,7 @@ def test_effective_date_from_metadata_only() -> None:
 
 def test_civil_code_book_and_preamble() -> None:
     text = (
-        "# 中华人民共和国民法典\n\n# 物权编\n\n<!-- INFO END -->\n\n## 第一分编 通则\n\n### 第一章 一般规定\n\n"
+        f"# 中华人民共和国民法典\n\n# 物权编\n\n{statute.INFO_END}\n\n## 第一分编 通则\n\n### 第一章 一般规定\n\n"
         "第二百零五条 本编调整因物的归属和利用产生的民事关系。"
     )
     doc = statute.parse(text)
@@ -45,7 +45,7 @@ def test_civil_code_book_and_preamble() -> None:
 
 def test_judicial_interpretation_preamble() -> None:
     text = (
-        "# 最高人民法院关于审理某类案件的解释\n\n<!-- INFO END -->\n\n最高人民法院关于审理某类案件的解释\n\n"
+        f"# 最高人民法院关于审理某类案件的解释\n\n{statute.INFO_END}\n\n最高人民法院关于审理某类案件的解释\n\n"
         "法释〔2022〕17号\n\n为正确审理此类案件，制定本解释。\n\n第一条 适用范围。"
     )
     doc = statute.parse(text)
