@@ -1,4 +1,6 @@
-"""The `gridworker` command: ingest, search, stats. Thin: it parses options, calls a service, prints."""
+"""The `gridworker` command: ingest, search, ask, serve, apikey, stats, learn.
+
+Thin: it parses options, calls a service, prints."""
 
 from __future__ import annotations
 
@@ -20,7 +22,9 @@ from assistant.settings import Settings, get_settings
 if TYPE_CHECKING:
     from assistant.wiring import Components
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, help="数智网格员 gridworker: knowledge base tools.")
+app = typer.Typer(
+    add_completion=False, no_args_is_help=True, help="数智网格员 gridworker: knowledge base, answers, HTTP API."
+)
 console = Console(stderr=True, soft_wrap=True)
 out = Console(highlight=False, soft_wrap=True)
 
@@ -146,6 +150,120 @@ def _print_result(result) -> None:  # type: ignore[no-untyped-def]
         snippet = h.text.replace("\n", " ")
         out.print(f"  {h.rank:>2}. [cyan]{h.label}[/cyan] [dim]{h.category} · {h.score:.3f}[/dim]")
         out.print(f"      {snippet[:160]}{'…' if len(snippet) > 160 else ''}")
+
+
+@app.command()
+def ask(
+    question: Annotated[str | None, typer.Argument(help="The question.")] = None,
+    queries: Annotated[Path | None, typer.Option("--queries", help="File with one question per line.")] = None,
+    persona: Annotated[str, typer.Option(help="resident (plain words) or worker (structured, cited).")] = "resident",
+    category: Annotated[str | None, typer.Option(help="Only this category id.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="JSON lines with the fields of POST /v1/ask.")] = False,
+    conversation: Annotated[
+        bool, typer.Option(help="Treat the lines of --queries as one conversation (follow-ups).")
+    ] = False,
+    index: IndexOpt = None,
+) -> None:
+    """Answer questions as the assistant would (mode: llm when GRIDWORKER_LLM__BASE_URL is set, else extractive)."""
+    if (question is None) == (queries is None):
+        console.print("give a QUESTION or --queries FILE (one of them)")
+        raise typer.Exit(2)
+    if persona not in ("resident", "worker"):
+        console.print("--persona is resident or worker")
+        raise typer.Exit(2)
+    from assistant import wiring
+
+    lines = [question] if question is not None else _read_queries(queries)  # type: ignore[arg-type]
+    comp = _build(_settings(index), create=False)
+    try:
+        service = wiring.build_answers(comp)
+        if not as_json:
+            console.print(f"[dim]mode: {service.mode}; retrieval: {service.retriever.mode}[/dim]")
+        conv: str | None = None
+        for line in lines:
+            try:
+                answer = service.answer(line, persona, conv, category)
+            except GridworkerError as exc:
+                if as_json:
+                    record = {"question": line, "error": exc.user_message}
+                    sys.stdout.write(json.dumps(record, ensure_ascii=False) + "\n")
+                    continue
+                _fail(exc)
+            if conversation:
+                conv = answer.conversation_id
+            if as_json:
+                sys.stdout.write(json.dumps(answer.to_json(), ensure_ascii=False) + "\n")
+            else:
+                _print_answer(answer)
+    except GridworkerError as exc:
+        _fail(exc)
+    finally:
+        comp.close()
+
+
+def _print_answer(answer) -> None:  # type: ignore[no-untyped-def]
+    flags = [answer.mode]
+    if answer.emergency:
+        flags.append("[red]紧急[/red]")
+    if answer.refused:
+        flags.append(f"[yellow]未作答: {answer.refusal_reason}[/yellow]")
+    if answer.removed_citations:
+        flags.append(f"[yellow]删除无依据引用 {answer.removed_citations}[/yellow]")
+    took = answer.timings.get("total", 0)
+    out.print(f"[bold]问[/bold] {answer.question}  [dim]({', '.join(flags)}; {took:.0f} ms)[/dim]")
+    out.print(answer.answer)
+    for c in answer.citations:
+        out.print(f"  [cyan]{c.label}[/cyan] [dim]{c.source}[/dim]")
+    out.print()
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port.")] = 8000,
+    workers: Annotated[int, typer.Option(help="uvicorn worker processes.")] = 1,
+    index: IndexOpt = None,
+) -> None:
+    """Run the HTTP API and the worker console under uvicorn."""
+    import uvicorn
+
+    from assistant.api.app import create_app
+    from assistant.api.security import hash_key, new_key
+
+    settings = _settings(index)
+    extra: list[str] = []
+    if not settings.api.key_hashes:
+        key = new_key()
+        extra.append(hash_key(key))
+        console.print(
+            "[yellow]no API keys configured (GRIDWORKER_API__KEY_HASHES); "
+            f"a one-off console key for this run:[/yellow]\n  {key}"
+        )
+    try:
+        from assistant import wiring
+
+        wiring.build(settings, create=False).close()  # fail here, in Chinese, when there is no index
+    except GridworkerError as exc:
+        _fail(exc)
+    console.print(f"console: http://{host}:{port}/console   API docs: http://{host}:{port}/docs")
+    if workers > 1:
+        console.print("[yellow]--workers > 1 needs GRIDWORKER_API__KEY_HASHES "
+                      "(a one-off key lives in one process)[/yellow]")
+        if extra:
+            raise typer.Exit(2)
+        uvicorn.run("serve:app", host=host, port=port, workers=workers, log_level="info")
+        return
+    uvicorn.run(create_app(settings, extra_key_hashes=extra), host=host, port=port, log_level="info")
+
+
+@app.command()
+def apikey() -> None:
+    """Make a new API key: prints the key (give it to the grid worker) and its digest (put it in the settings)."""
+    from assistant.api.security import hash_key, new_key
+
+    key = new_key()
+    out.print(f"key:    {key}\nsha256: {hash_key(key)}")
+    out.print(f"[dim]export GRIDWORKER_API__KEY_HASHES='[\"{hash_key(key)}\"]'[/dim]")
 
 
 @app.command()

@@ -187,3 +187,67 @@ class IngestReport:
     deleted: int = 0
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (file, reason)
     seconds: float = 0.0
+
+
+Persona = Literal["resident", "worker"]
+PERSONAS: tuple[str, ...] = ("resident", "worker")
+
+
+@dataclass(frozen=True, slots=True)
+class Citation:
+    """One source an answer rests on; `label` is what the answer text shows (《title》第十二条)."""
+
+    label: str
+    title: str
+    article: str  # 第十二条, or the section of a guide
+    text: str  # the full text of the cited article (or guide section)
+    source: str  # file, relative to the corpus root it was ingested from
+    category: str
+    audience: str
+    point_id: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "label": self.label, "title": self.title, "article": self.article, "text": self.text,
+            "source": self.source, "category": self.category, "audience": self.audience,
+        }
+
+
+@dataclass(slots=True)
+class Answer:
+    """What the assistant says to one message, with everything a reviewer needs to judge it."""
+
+    question: str
+    answer: str
+    persona: str
+    mode: str  # extractive | llm | extractive (fallback: …)
+    citations: list[Citation] = field(default_factory=list)
+    refused: bool = False
+    refusal_reason: str | None = None  # no_evidence | out_of_scope | injection
+    emergency: bool = False
+    emergency_kinds: list[str] = field(default_factory=list)
+    report_suggested: bool = False
+    conversation_id: str = ""
+    condensed: str = ""  # the standalone question that was searched
+    removed_citations: int = 0  # citations the verifier removed (invented by the model)
+    retrieval_mode: str = ""
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "answer": self.answer,
+            "citations": [c.to_json() for c in self.citations],
+            "mode": self.mode,
+            "refused": self.refused,
+            "refusal_reason": self.refusal_reason,
+            "emergency": self.emergency,
+            "emergency_kinds": self.emergency_kinds,
+            "report_suggested": self.report_suggested,
+            "conversation_id": self.conversation_id,
+            "persona": self.persona,
+            "question": self.question,
+            "condensed": self.condensed,
+            "removed_citations": self.removed_citations,
+            "retrieval_mode": self.retrieval_mode,
+            "timings": {k: round(v, 2) for k, v in self.timings.items()},
+        }

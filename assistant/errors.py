@@ -6,6 +6,8 @@ GridworkerError
  │    ├── IndexMissing    there is no index yet at the configured place (run `gridworker ingest` first)
  │    └── SchemaMismatch  the index on disk was built with another schema/model; re-ingest with --rebuild
  ├── EmbedderError        an embedding model cannot be loaded or run
+ ├── LLMUnavailable       the chat model server is down, too slow or keeps failing (answers fall back to extractive)
+ ├── InputError           a user's request is invalid (empty, too long); its user_message says what to fix
  └── DocumentError        one input document cannot be read or parsed (ingest reports it and skips the file)
 
 Every error carries `user_message`, a short sentence in simplified Chinese safe to show to residents;
@@ -46,3 +48,15 @@ class DocumentError(GridworkerError):
         super().__init__(f"{file}: {message}" if file else message)
         self.file = file
         self.reason = message
+
+
+class LLMUnavailable(GridworkerError):
+    user_message = "智能问答服务暂时不可用，已为您改用政策原文摘录答复。"
+
+
+class InputError(GridworkerError):
+    """Bad input from a user: the message is the Chinese text to show them."""
+
+    def __init__(self, user_message: str, detail: str = "") -> None:
+        super().__init__(detail or user_message)
+        self.user_message = user_message

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any, Protocol
 
 from assistant.domain import Chunk, IndexHit, SearchFilters, SparseVector
@@ -99,3 +99,22 @@ class Index(Protocol):
         ...
 
     def close(self) -> None: ...
+
+
+class ChatModel(Protocol):
+    """An instruction-tuned chat model behind an OpenAI-compatible API (vLLM in production)."""
+
+    @property
+    def name(self) -> str: ...
+
+    def complete(self, messages: list[dict[str, str]], max_tokens: int | None = None) -> str:
+        """The whole reply. Raises LLMUnavailable when the server cannot be reached or keeps failing."""
+        ...
+
+    def stream(self, messages: list[dict[str, str]], max_tokens: int | None = None) -> Iterator[str]:
+        """The reply as it is generated, piece by piece."""
+        ...
+
+    def ping(self) -> bool:
+        """Whether the server answers now (for /readyz); never raises."""
+        ...

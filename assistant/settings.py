@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -69,6 +70,54 @@ class RetrievalSettings(BaseModel):
         return v
 
 
+class LLMSettings(BaseModel):
+    base_url: str | None = Field(
+        default=None,
+        description="OpenAI-compatible endpoint, e.g. http://gpu-host:8000/v1 (vLLM); unset = no LLM (extractive)",
+    )
+    model: str = "Qwen/Qwen2.5-7B-Instruct"  # the name vLLM serves (`vllm serve <model>`)
+    api_key: SecretStr | None = None  # vLLM's --api-key, when set
+    timeout_s: float = 20.0  # read timeout per attempt
+    connect_timeout_s: float = 2.0
+    max_retries: int = 2  # retries after the first attempt (connection errors, timeouts, 429, 5xx)
+    backoff_s: float = 0.3  # first backoff; doubles per retry, with jitter
+    max_tokens: int = 512  # generation budget
+    temperature: float = 0.2
+    context_tokens: int = 3000  # budget for the evidence in the prompt (estimated, 1.5 CJK characters per token)
+    condense: bool = True  # rewrite follow-ups with the model (rules otherwise)
+
+
+class AnswerSettings(BaseModel):
+    backend: Literal["auto", "extractive", "llm"] = Field(
+        default="auto", description="auto: llm when llm.base_url is set, extractive otherwise"
+    )
+    resident_k: int = 5  # articles retrieved for a resident's question
+    worker_k: int = 8
+    min_evidence: float = Field(
+        default=0.6,
+        description="evidence threshold (0..1): below it the assistant declines and offers a person; "
+        "calibrated on eval/data (python -m bench.answers --calibrate)",
+    )
+    resident_max_chars: int = 300  # one WeChat message
+    max_question_chars: int = 500
+    gas_hotline: str = "96777"  # 重庆燃气 emergency line; set to the local gas company's
+    prompts_dir: Path | None = None  # default: the project's prompts/
+    conversation_turns: int = 6
+    conversation_ttl_s: float = 1800.0
+    max_conversations: int = 10_000
+
+
+class ApiSettings(BaseModel):
+    key_hashes: list[str] = Field(
+        default_factory=list,
+        description="sha256 hex digests of the API keys admitted for the worker persona and the console "
+        "(`gridworker apikey` makes one); empty = `gridworker serve` makes a one-off key and prints it",
+    )
+    rate_per_minute: int = 30  # per client (API key or IP)
+    rate_burst: int = 10
+    trust_forwarded: bool = False  # take the client address from X-Forwarded-For (behind a reverse proxy)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="GRIDWORKER_", env_nested_delimiter="__", extra="ignore")
 
@@ -80,6 +129,9 @@ class Settings(BaseSettings):
     embedding: EmbeddingSettings = Field(default_factory=EmbeddingSettings)
     retrieval: RetrievalSettings = Field(default_factory=RetrievalSettings)
     cross_encoder: CrossEncoderSettings = Field(default_factory=CrossEncoderSettings)
+    llm: LLMSettings = Field(default_factory=LLMSettings)
+    answer: AnswerSettings = Field(default_factory=AnswerSettings)
+    api: ApiSettings = Field(default_factory=ApiSettings)
 
 
 @lru_cache(maxsize=1)

@@ -7,15 +7,19 @@ import logging
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from assistant.errors import IndexMissing, SchemaMismatch
-from assistant.ports import CrossScorer, Embedder, Index
+from assistant.errors import ConfigError, IndexMissing, SchemaMismatch
+from assistant.ports import ChatModel, CrossScorer, Embedder, Index
 from assistant.retrieval.learned import LearnedModel
 from assistant.retrieval.lexicon import Lexicon
 from assistant.retrieval.search import Retriever, Stages
 from assistant.retrieval.sparse import Bm25SparseEncoder
 from assistant.retrieval.tokenize import Tokenizer
 from assistant.settings import Settings
+
+if TYPE_CHECKING:
+    from assistant.answering.pipeline import AnswerService
 
 logger = logging.getLogger(__name__)
 META_FILE = "gridworker-index.json"
@@ -127,3 +131,30 @@ def build_learned(settings: Settings) -> LearnedModel | None:
         logger.warning("learned retrieval artefact %s not found: running without learned stages", path)
         return None
     return LearnedModel.load(path)
+
+
+def build_chat(settings: Settings) -> ChatModel | None:
+    """The chat model the settings ask for, or None for the extractive back-end."""
+    llm, backend = settings.llm, settings.answer.backend
+    if backend == "extractive" or (backend == "auto" and not llm.base_url):
+        return None
+    if not llm.base_url:
+        raise ConfigError("answer.backend is 'llm' but GRIDWORKER_LLM__BASE_URL is not set")
+    from assistant.llm.openai_compat import OpenAICompatChat
+
+    return OpenAICompatChat(
+        llm.base_url, llm.model, llm.api_key.get_secret_value() if llm.api_key else None,
+        timeout_s=llm.timeout_s, connect_timeout_s=llm.connect_timeout_s, max_retries=llm.max_retries,
+        backoff_s=llm.backoff_s, max_tokens=llm.max_tokens, temperature=llm.temperature,
+    )
+
+
+def build_answers(components: Components) -> AnswerService:
+    """The answer service over built components (retriever, prompts, chat model per settings)."""
+    from assistant.answering.pipeline import AnswerService
+    from assistant.prompts import Prompts
+
+    s = components.settings
+    return AnswerService(
+        components.retriever(), Prompts.load(s.answer.prompts_dir), s.answer, s.llm, build_chat(s)
+    )

@@ -138,6 +138,22 @@ class Retriever:
             extra = {t: w * self.stages.assoc_weight for t, w in self.learned.expansions(terms).items()}
         return self.encoder.encode_query(query, extra)
 
+    def articles(self, keys: Iterable[str], filters: SearchFilters | None = None) -> list[Hit]:
+        """The articles with these keys (民法典#1067), newest text of each, first part of a split one; keys that
+        the index does not hold, or the filters do not admit, are left out. For the articles a guide cites."""
+        filters = filters or SearchFilters()
+        cat = self._catalog()
+        picked: list[IndexHit] = []
+        for key in dict.fromkeys(keys):
+            ids = [pid for pid in cat.by_key.get(key, ()) if filters.admits(cat.by_id[pid])]
+            if ids:
+                best = max(ids, key=lambda pid: (str(cat.by_id[pid].get("effective_date") or ""),
+                                                 -int(str(cat.by_id[pid].get("part") or 0))))
+                picked.append(IndexHit(best, 0.0, cat.by_id[best]))
+        full = self.index.payloads([h.point_id for h in picked])
+        found = [IndexHit(h.point_id, 0.0, full[h.point_id]) for h in picked if h.point_id in full]
+        return collapse(found, len(found))
+
     def warm(self) -> None:
         """Load what the first query would otherwise load (jieba tables, the candidate catalog)."""
         if self.learned is not None and self.stages.rerank:

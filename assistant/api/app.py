@@ -1,0 +1,367 @@
+"""The HTTP API (FastAPI): thin routes over the answer service.
+
+Residents (the WeChat channel, the resident persona) need no key; the worker persona, worker-only search and the
+console's answers need an API key (`Authorization: Bearer <key>` or `X-API-Key`), admitted by its sha256 digest.
+Errors come back as {"error": code, "message": Chinese text for the user}.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from fastapi import Depends, FastAPI, Header, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, RedirectResponse, StreamingResponse
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+from pydantic import BaseModel, Field
+
+from assistant.answering.pipeline import AUDIENCE, AnswerService
+from assistant.api.security import KeyRing, RateLimiter
+from assistant.domain import SearchFilters
+from assistant.errors import GridworkerError, InputError
+from assistant.settings import Settings
+
+logger = logging.getLogger(__name__)
+STATIC = Path(__file__).resolve().parent / "static"
+
+
+class AskRequest(BaseModel):
+    question: str = Field(description="居民或网格员的问题（简体或繁体中文）", examples=["低保怎么申请"])
+    persona: Literal["resident", "worker"] = Field(
+        default="resident", description="resident：居民（微信公众号口吻）；worker：网格员（需要 API key）"
+    )
+    conversation_id: str | None = Field(
+        default=None, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$",
+        description="多轮对话的会话 id；首次提问不填，沿用响应里返回的 id 追问",
+    )
+    category: str | None = Field(
+        default=None, max_length=64, description="只在这一政策类别中检索，如 c01-social-assistance"
+    )
+
+
+class CitationOut(BaseModel):
+    label: str = Field(description="《文件名》第X条")
+    title: str
+    article: str
+    text: str = Field(description="被引用条文（或工作指引段落）的全文")
+    source: str = Field(description="语料中的文件路径")
+    category: str
+    audience: str
+
+
+class AskResponse(BaseModel):
+    answer: str
+    citations: list[CitationOut]
+    mode: str = Field(description="extractive | llm | extractive (fallback: llm unavailable)")
+    refused: bool
+    refusal_reason: str | None = Field(description="no_evidence | out_of_scope | injection")
+    emergency: bool
+    emergency_kinds: list[str]
+    report_suggested: bool
+    conversation_id: str
+    persona: str
+    question: str
+    condensed: str
+    removed_citations: int = Field(description="被校验器删除的、没有检索依据的引用数")
+    retrieval_mode: str
+    timings: dict[str, float] = Field(description="各阶段耗时（毫秒）")
+
+
+class ErrorOut(BaseModel):
+    error: str
+    message: str
+
+
+@dataclass(slots=True)
+class Metrics:
+    registry: CollectorRegistry
+    requests: Counter
+    latency: Histogram
+    answers: Counter
+    removed: Counter
+
+    @classmethod
+    def create(cls) -> Metrics:
+        reg = CollectorRegistry()
+        return cls(
+            reg,
+            Counter("gridworker_http_requests", "HTTP requests", ["route", "status"], registry=reg),
+            Histogram("gridworker_http_request_seconds", "HTTP request latency", ["route"], registry=reg,
+                      buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.5, 1, 2, 4.5, 10, 30)),
+            Counter("gridworker_answers", "Answers given", ["persona", "mode", "refused", "emergency"], registry=reg),
+            Counter("gridworker_citations_removed", "Citations removed by the verifier", registry=reg),
+        )
+
+
+class State:
+    """What the routes share; the answer service is built at start-up (or handed in by tests)."""
+
+    def __init__(self, settings: Settings, service: AnswerService | None, extra_keys: list[str]) -> None:
+        self.settings = settings
+        self.service = service
+        self.keys = KeyRing(settings.api.key_hashes + extra_keys)
+        self.limiter = RateLimiter(settings.api.rate_per_minute, settings.api.rate_burst)
+        self.metrics = Metrics.create()
+        self.categories = _categories(settings.taxonomy)
+        self.components: Any = None
+
+    def answers(self) -> AnswerService:
+        if self.service is None:
+            raise GridworkerError("the answer service is not ready")
+        return self.service
+
+
+def _categories(path: Path) -> list[dict[str, str]]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        return [{"id": c["id"], "name": c["name_zh"]} for c in data["categories"]]
+    except (OSError, ValueError, KeyError):
+        return []
+
+
+def create_app(
+    settings: Settings | None = None, service: AnswerService | None = None, extra_key_hashes: list[str] | None = None
+) -> FastAPI:
+    """The app. Without `service`, the index, retriever and chat model are built from settings at start-up."""
+    from assistant.settings import get_settings
+
+    settings = settings or get_settings()
+    state = State(settings, service, extra_key_hashes or [])
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if state.service is None:
+            from assistant import wiring
+
+            state.components = wiring.build(settings, create=False)
+            state.service = wiring.build_answers(state.components)
+        state.service.retriever.warm()
+        logger.info("gridworker ready: mode=%s retrieval=%s", state.service.mode, state.service.retriever.mode)
+        yield
+        if state.components is not None:
+            state.components.close()
+
+    app = FastAPI(
+        title="数智网格员 gridworker API",
+        version="0.4.0",
+        description=(
+            "社区网格治理的 AI 网格员。`POST /v1/ask` 回答居民（resident）或网格员（worker）的问题，答案中的每条引用都"
+            "经过校验，指向实际检索到的条文；`mode` 说明答案由大模型（llm）还是条文摘录（extractive）生成。"
+            "网格员身份与控制台需要 API key：`Authorization: Bearer <key>`。"
+        ),
+        lifespan=lifespan,
+    )
+    app.state.gw = state
+
+    # -- errors ------------------------------------------------------------------------------------------------
+    @app.exception_handler(InputError)
+    async def _input_error(request: Request, exc: InputError) -> JSONResponse:
+        return JSONResponse({"error": "invalid_input", "message": exc.user_message}, status_code=422)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        where = "；".join(".".join(str(p) for p in e.get("loc", ())[1:]) or "body" for e in exc.errors()[:3])
+        return JSONResponse(
+            {"error": "invalid_request", "message": f"请求格式不正确（{where}），请检查后重试。"}, status_code=422
+        )
+
+    @app.exception_handler(GridworkerError)
+    async def _gw_error(request: Request, exc: GridworkerError) -> JSONResponse:
+        logger.error("request failed: %s", exc)
+        return JSONResponse({"error": type(exc).__name__, "message": exc.user_message}, status_code=503)
+
+    @app.middleware("http")
+    async def _observe(request: Request, call_next: Any) -> Any:
+        t = time.perf_counter()
+        response = await call_next(request)
+        route = request.scope.get("route")
+        name = getattr(route, "path", "unmatched")
+        state.metrics.requests.labels(name, str(response.status_code)).inc()
+        state.metrics.latency.labels(name).observe(time.perf_counter() - t)
+        return response
+
+    def authorise(persona: str, key: str | None) -> None:
+        if persona == "worker" and not state.keys.check(key):
+            raise _Unauthorized(bool(key))
+
+    @app.exception_handler(_RateLimited)
+    async def _rate(request: Request, exc: _RateLimited) -> JSONResponse:
+        message = state.answers().prompts.error("rate_limited") if state.service else "请求过于频繁。"
+        return JSONResponse({"error": "rate_limited", "message": message}, status_code=429,
+                            headers={"Retry-After": str(max(1, round(exc.wait)))})
+
+    @app.exception_handler(_Unauthorized)
+    async def _unauth(request: Request, exc: _Unauthorized) -> JSONResponse:
+        prompts = state.answers().prompts
+        if exc.presented:
+            return JSONResponse({"error": "invalid_key", "message": prompts.error("unauthorized")}, status_code=401,
+                                headers={"WWW-Authenticate": "Bearer"})
+        return JSONResponse({"error": "unauthorized", "message": prompts.error("forbidden")}, status_code=401,
+                            headers={"WWW-Authenticate": "Bearer"})
+
+    # -- routes ------------------------------------------------------------------------------------------------
+    responses: dict[int | str, dict[str, Any]] = {
+        401: {"model": ErrorOut, "description": "网格员身份需要有效的 API key"},
+        422: {"model": ErrorOut, "description": "问题为空、过长或请求格式错误"},
+        429: {"model": ErrorOut, "description": "请求过于频繁"},
+        503: {"model": ErrorOut, "description": "知识库不可用"},
+    }
+
+    @app.post("/v1/ask", response_model=AskResponse, responses=responses, tags=["answers"],
+              summary="回答一个问题（居民或网格员身份）")
+    def ask(
+        body: AskRequest,
+        key: Annotated[str | None, Depends(presented_key)],
+        _: Annotated[str, Depends(limited)],
+    ) -> dict[str, Any]:
+        authorise(body.persona, key)
+        answer = state.answers().answer(body.question, body.persona, body.conversation_id, body.category)
+        _count(state.metrics, answer.persona, answer.mode, answer.refused, answer.emergency, answer.removed_citations)
+        return answer.to_json()
+
+    @app.post("/v1/ask/stream", responses=responses, tags=["answers"],
+              summary="流式回答（server-sent events：meta、delta、answer、error）")
+    def ask_stream(
+        body: AskRequest,
+        key: Annotated[str | None, Depends(presented_key)],
+        _: Annotated[str, Depends(limited)],
+    ) -> StreamingResponse:
+        authorise(body.persona, key)
+        service = state.answers()
+        service.check_input(body.question, body.persona)  # bad input is a 422 before the stream starts
+
+        def events() -> Iterator[str]:
+            try:
+                for event in service.stream(body.question, body.persona, body.conversation_id, body.category):
+                    if event.kind == "answer":
+                        answer = event.data["answer"]
+                        _count(state.metrics, answer.persona, answer.mode, answer.refused,  # type: ignore[attr-defined]
+                               answer.emergency, answer.removed_citations)  # type: ignore[attr-defined]
+                        data: dict[str, Any] = answer.to_json()  # type: ignore[attr-defined]
+                    else:
+                        data = dict(event.data)
+                    yield f"event: {event.kind}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
+            except GridworkerError as exc:
+                logger.error("stream failed: %s", exc)
+                payload = {"error": type(exc).__name__, "message": exc.user_message}
+                yield f"event: error\ndata: {json.dumps(payload, ensure_ascii=False)}\n\n"
+
+        return StreamingResponse(events(), media_type="text/event-stream",
+                                 headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+    @app.get("/v1/search", tags=["search"], responses=responses, summary="检索条文（不生成答案）")
+    def search(
+        q: Annotated[str, Query(min_length=1, max_length=500, description="检索语句")],
+        key: Annotated[str | None, Depends(presented_key)],
+        _: Annotated[str, Depends(limited)],
+        k: Annotated[int, Query(ge=1, le=50)] = 10,
+        category: Annotated[str | None, Query(max_length=64)] = None,
+        persona: Annotated[Literal["resident", "worker"], Query()] = "resident",
+    ) -> dict[str, Any]:
+        authorise(persona, key)
+        service = state.answers()
+        filters = SearchFilters(audiences=AUDIENCE[persona], categories=(category,) if category else ())
+        result = service.retriever.search(q.strip(), k=k, filters=filters)
+        return {"query": q, "mode": result.mode, "hits": [h.to_json() for h in result.hits],
+                "timings": {k2: round(v, 2) for k2, v in result.timings_ms.items()}}
+
+    @app.get("/v1/categories", tags=["search"], summary="政策类别（48 类）")
+    def categories() -> list[dict[str, str]]:
+        return state.categories
+
+    @app.get("/v1/whoami", tags=["auth"], summary="检查 API key 是否有效（控制台登录用）")
+    def whoami(key: Annotated[str | None, Depends(presented_key)]) -> dict[str, Any]:
+        if not state.keys.check(key):
+            raise _Unauthorized(bool(key))
+        return {"role": "worker"}
+
+    @app.get("/healthz", tags=["ops"], summary="进程存活")
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz", tags=["ops"], summary="就绪：知识库已加载；大模型是否可达")
+    def readyz() -> JSONResponse:
+        service = state.service
+        body: dict[str, Any] = {"ready": False}
+        if service is not None:
+            try:
+                points = service.retriever.index.count()
+            except GridworkerError as exc:
+                points, body["index_error"] = 0, str(exc)
+            chat = service.chat
+            body.update({
+                "ready": points > 0, "index_points": points, "mode": service.mode,
+                "retrieval_mode": service.retriever.mode,
+                "llm": {"configured": chat is not None, "reachable": chat.ping() if chat is not None else None,
+                        "model": chat.name if chat is not None else None},
+            })
+        return JSONResponse(body, status_code=200 if body["ready"] else 503)
+
+    @app.get("/metrics", tags=["ops"], summary="Prometheus 指标", response_class=PlainTextResponse)
+    def metrics() -> PlainTextResponse:
+        return PlainTextResponse(generate_latest(state.metrics.registry).decode(), media_type=CONTENT_TYPE_LATEST)
+
+    @app.get("/", include_in_schema=False)
+    def root() -> RedirectResponse:
+        return RedirectResponse("/console")
+
+    @app.get("/console", include_in_schema=False, response_class=HTMLResponse)
+    def console() -> HTMLResponse:
+        return HTMLResponse((STATIC / "console.html").read_text(encoding="utf-8"))
+
+    return app
+
+
+def _state(request: Request) -> State:
+    state: State = request.app.state.gw
+    return state
+
+
+def presented_key(
+    authorization: Annotated[str | None, Header()] = None,
+    x_api_key: Annotated[str | None, Header()] = None,
+) -> str | None:
+    """The API key of a request: `Authorization: Bearer <key>` or `X-API-Key: <key>`."""
+    if authorization and authorization.lower().startswith("bearer "):
+        return authorization[7:].strip()
+    return x_api_key
+
+
+def client_id(request: Request, key: Annotated[str | None, Depends(presented_key)]) -> str:
+    """Who the rate limit counts against: the API key when it is valid, the client address otherwise."""
+    state = _state(request)
+    if key and state.keys.check(key):
+        return "key:" + key[-8:]
+    forwarded = request.headers.get("x-forwarded-for") if state.settings.api.trust_forwarded else None
+    host = forwarded.split(",")[0].strip() if forwarded else (request.client.host if request.client else "?")
+    return "ip:" + host
+
+
+def limited(request: Request, client: Annotated[str, Depends(client_id)]) -> str:
+    allowed, wait = _state(request).limiter.allow(client)
+    if not allowed:
+        raise _RateLimited(wait)
+    return client
+
+
+class _RateLimited(Exception):
+    def __init__(self, wait: float) -> None:
+        self.wait = wait
+
+
+class _Unauthorized(Exception):
+    def __init__(self, presented: bool) -> None:
+        self.presented = presented
+
+
+def _count(metrics: Metrics, persona: str, mode: str, refused: bool, emergency: bool, removed: int) -> None:
+    metrics.answers.labels(persona, mode, str(refused).lower(), str(emergency).lower()).inc()
+    if removed:
+        metrics.removed.inc(removed)
