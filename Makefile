@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 INDEX ?= ./data/index
 STAMP := $(VENV)/.installed
 
-.PHONY: venv demo test lint learn bench bench-stard bench-resident bench-speed bench-scale clean
+.PHONY: venv demo test lint learn bench bench-stard bench-resident bench-speed bench-answers bench-api bench-scale clean
 
 $(STAMP): pyproject.toml
 	@command -v $(PY) >/dev/null || { echo "need $(PY)"; exit 1; }
@@ -16,15 +16,20 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)
 
-# Sets up, ingests the project's own corpus/ into the embedded Qdrant Edge index, runs a few searches.
+# Sets up, ingests the project's guides and the shared law corpus into the embedded Qdrant Edge index, answers
+# two questions from the command line, then serves the API and the worker console (Ctrl-C stops it).
+CORPUS ?= ../shared/corpus
+HOST ?= 127.0.0.1
+PORT ?= 8000
 demo: $(STAMP)
 	$(BIN)/gridworker ingest corpus --index $(INDEX)
+	@if [ -d "$(CORPUS)" ]; then $(BIN)/gridworker ingest $(CORPUS) --index $(INDEX); \
+	else echo "($(CORPUS) not found: only the project's guides are in the index)"; fi
 	$(BIN)/gridworker stats --index $(INDEX)
-	$(BIN)/gridworker search "独居老人走访要注意什么" -k 3 --index $(INDEX)
-	$(BIN)/gridworker search "楼道里给电动车充电怎么处理" -k 3 --index $(INDEX)
-	$(BIN)/gridworker search "低保怎么申请" -k 3 --index $(INDEX)
-	$(BIN)/gridworker search "邻居遛狗不拴绳" -k 3 --index $(INDEX)
-	@echo "Add the full law corpus with: $(BIN)/gridworker ingest ../shared/corpus --index $(INDEX)"
+	$(BIN)/gridworker ask "低保怎么申请" --persona resident --index $(INDEX)
+	$(BIN)/gridworker ask "低保怎么申请" --persona worker --index $(INDEX)
+	@echo "Starting the API and console on http://$(HOST):$(PORT)/console (the console key is printed below)"
+	$(BIN)/gridworker serve --host $(HOST) --port $(PORT) --index $(INDEX)
 
 test: $(STAMP)
 	$(BIN)/ruff check .
@@ -39,7 +44,7 @@ lint: $(STAMP)
 learn: $(STAMP)
 	$(BIN)/gridworker learn
 
-bench: bench-stard bench-resident bench-speed
+bench: bench-stard bench-resident bench-speed bench-answers bench-api
 
 bench-stard: $(STAMP)
 	$(BIN)/python -m bench.stard
@@ -49,6 +54,12 @@ bench-resident: $(STAMP)
 
 bench-speed: $(STAMP)
 	$(BIN)/python -m bench.speed
+
+bench-answers: $(STAMP)
+	$(BIN)/python -m bench.answers
+
+bench-api: $(STAMP)
+	$(BIN)/python -m bench.api
 
 bench-scale: $(STAMP)
 	$(BIN)/python -m bench.scale

@@ -60,3 +60,36 @@ def shared_corpus() -> Path:
     if not CORPUS.is_dir():
         pytest.skip(f"shared corpus not found at {CORPUS}")
     return CORPUS
+
+
+@pytest.fixture(scope="session")
+def kb_settings(tmp_path_factory: pytest.TempPathFactory, shared_corpus: Path):  # type: ignore[no-untyped-def]
+    """One Qdrant Edge index of the whole knowledge base (project guides + shared corpus), built once per run."""
+    from assistant import wiring
+    from assistant.settings import Settings
+    from ingest.chunker import Chunker
+    from ingest.loaders import load_taxonomy
+    from ingest.pipeline import Ingestor
+
+    settings = Settings(index_dir=tmp_path_factory.mktemp("kb") / "index")
+    comp = wiring.build(settings)
+    try:
+        ingestor = Ingestor(comp.index, comp.encoder, None, Chunker(settings.retrieval.max_chunk_chars),
+                            load_taxonomy(settings.taxonomy))
+        for folder in (ROOT / "corpus", shared_corpus):
+            report = ingestor.run(folder)
+            assert not report.skipped
+    finally:
+        comp.close()
+    return settings
+
+
+@pytest.fixture(scope="session")
+def answers(kb_settings):  # type: ignore[no-untyped-def]
+    """The extractive answer service over the session's index (the index stays open for the session)."""
+    from assistant import wiring
+
+    comp = wiring.build(kb_settings, create=False)
+    service = wiring.build_answers(comp)
+    yield service
+    comp.close()

@@ -15,7 +15,7 @@ from assistant.retrieval.normalize import normalize_query
 # creative writing and chit-chat that is not about community affairs.
 _OUT_OF_SCOPE = {
     "homework": re.compile(
-        r"(作业|习题|数学题|应用题|解方程|方程式|求导|积分|作文|造句|古诗|翻译(一下|这段|成英文)|英语(单词|语法)|奥数|期末考试题)"
+        r"(作业|习题|数学题|应用题|方程|这道题|求导|积分|作文|造句|古诗|翻译(一下|这段|成英文)|英语(单词|语法)|奥数|期末考试题)"
     ),
     "investment": re.compile(
         r"(股票|炒股|a股|涨停|跌停|大盘|基金.{0,4}(买|推荐|收益)|买(哪|什么)(只|个)?(股|基金)|比特币|虚拟币|期货|理财产品推荐|彩票.{0,4}(号码|预测))"

@@ -1,0 +1,110 @@
+"""The HTTP API over a real uvicorn server on loopback, extractive back-end, the session's knowledge base."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from assistant.answering.pipeline import AnswerService
+from assistant.api.app import create_app
+from assistant.api.security import hash_key
+from tests.servers import serve
+
+pytestmark = pytest.mark.integration
+KEY = "gw_test_key_for_workers"
+
+
+@pytest.fixture(scope="module")
+def base_url(answers: AnswerService, kb_settings) -> Iterator[str]:  # type: ignore[no-untyped-def]
+    settings = kb_settings.model_copy(deep=True)
+    settings.api.key_hashes = [hash_key(KEY)]
+    settings.api.rate_per_minute, settings.api.rate_burst = 600, 40
+    with serve(create_app(settings, service=answers)) as url:
+        yield url
+
+
+def worker() -> dict[str, str]:
+    return {"Authorization": f"Bearer {KEY}"}
+
+
+def test_resident_and_worker_answers_differ(base_url: str) -> None:
+    r = httpx.post(f"{base_url}/v1/ask", json={"question": "低保怎么申请", "persona": "resident"}, timeout=30)
+    w = httpx.post(f"{base_url}/v1/ask", json={"question": "低保怎么申请", "persona": "worker"}, headers=worker(),
+                   timeout=30)
+    assert r.status_code == 200 and w.status_code == 200
+    rj, wj = r.json(), w.json()
+    assert rj["mode"] == wj["mode"] == "extractive"
+    assert rj["answer"] != wj["answer"] and rj["citations"] and wj["citations"]
+    assert set(rj) >= {"answer", "citations", "mode", "refused", "emergency", "conversation_id", "timings"}
+    assert set(rj["citations"][0]) >= {"label", "title", "article", "text", "source"}
+    assert all(c["audience"] == "public" for c in rj["citations"])
+
+
+def test_worker_persona_needs_a_key(base_url: str) -> None:
+    body = {"question": "低保怎么申请", "persona": "worker"}
+    missing = httpx.post(f"{base_url}/v1/ask", json=body)
+    wrong = httpx.post(f"{base_url}/v1/ask", json=body, headers={"X-API-Key": "gw_wrong"})
+    assert missing.status_code == wrong.status_code == 401
+    assert "网格员" in missing.json()["message"] and "密钥" in wrong.json()["message"]
+    assert httpx.get(f"{base_url}/v1/whoami", headers=worker()).json() == {"role": "worker"}
+
+
+@pytest.mark.parametrize(
+    ("body", "fragment"),
+    [({"question": "   "}, "请输入"), ({"question": "问" * 501}, "500"),
+     ({"question": "低保", "persona": "boss"}, "格式"), ({"nope": 1}, "格式")],
+)
+def test_bad_input_is_a_clear_422(base_url: str, body: dict[str, object], fragment: str) -> None:
+    r = httpx.post(f"{base_url}/v1/ask", json=body)
+    assert r.status_code == 422 and fragment in r.json()["message"]
+
+
+def test_malformed_json_is_422_not_500(base_url: str) -> None:
+    r = httpx.post(f"{base_url}/v1/ask", content=b"{not json", headers={"Content-Type": "application/json"})
+    assert r.status_code == 422
+
+
+def test_stream_sends_meta_then_answer(base_url: str) -> None:
+    with httpx.stream("POST", f"{base_url}/v1/ask/stream", json={"question": "遛狗不拴绳怎么处罚"}, timeout=30) as r:
+        assert r.status_code == 200 and r.headers["content-type"].startswith("text/event-stream")
+        events = [line[7:] for line in r.iter_lines() if line.startswith("event: ")]
+        r.close()
+    assert events[0] == "meta" and events[-1] == "answer"
+
+
+def test_stream_rejects_bad_input_before_streaming(base_url: str) -> None:
+    assert httpx.post(f"{base_url}/v1/ask/stream", json={"question": ""}).status_code == 422
+
+
+def test_conversation_follow_up_over_http(base_url: str) -> None:
+    first = httpx.post(f"{base_url}/v1/ask", json={"question": "低保怎么申请"}, timeout=30).json()
+    second = httpx.post(f"{base_url}/v1/ask", json={"question": "那要带什么材料",
+                                                     "conversation_id": first["conversation_id"]}, timeout=30).json()
+    assert second["conversation_id"] == first["conversation_id"] and "低保" in second["condensed"]
+
+
+def test_search_health_ready_metrics_docs(base_url: str) -> None:
+    s = httpx.get(f"{base_url}/v1/search", params={"q": "低保申请流程", "k": 5})
+    assert s.status_code == 200 and all(h["audience"] == "public" for h in s.json()["hits"])
+    assert httpx.get(f"{base_url}/healthz").json() == {"status": "ok"}
+    ready = httpx.get(f"{base_url}/readyz").json()
+    assert ready["ready"] and ready["index_points"] > 18000 and ready["llm"]["configured"] is False
+    metrics = httpx.get(f"{base_url}/metrics").text
+    assert "gridworker_http_requests_total" in metrics and "gridworker_answers_total" in metrics
+    spec = httpx.get(f"{base_url}/openapi.json").json()
+    assert {"/v1/ask", "/v1/ask/stream", "/v1/search", "/healthz", "/readyz", "/metrics"} <= set(spec["paths"])
+    assert len(httpx.get(f"{base_url}/v1/categories").json()) == 48
+    assert "网格员控制台" in httpx.get(f"{base_url}/console").text
+
+
+def test_rate_limit_is_a_429_in_chinese(answers: AnswerService, kb_settings) -> None:  # type: ignore[no-untyped-def]
+    settings = kb_settings.model_copy(deep=True)
+    settings.api.rate_per_minute, settings.api.rate_burst = 1, 2
+    with serve(create_app(settings, service=answers)) as url:
+        codes = [httpx.post(f"{url}/v1/ask", json={"question": "低保"}).status_code for _ in range(4)]
+        last = httpx.post(f"{url}/v1/ask", json={"question": "低保"})
+    assert codes[:2] == [200, 200] and 429 in codes[2:]
+    assert last.status_code == 429 and "太快" in json.loads(last.text)["message"] and last.headers["retry-after"]
