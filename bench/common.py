@@ -54,3 +54,21 @@ def ingest_folder(settings: Settings, root: Path) -> tuple[wiring.Components, fl
 
 def rss_mb() -> float:
     return psutil.Process().memory_info().rss / 2**20
+
+
+def ingest_folders(settings: Settings, roots: list[Path]) -> tuple[wiring.Components, float]:
+    """One index of several folders (the project's guides and the shared corpus), seconds taken."""
+    comp = wiring.build(settings)
+    ingestor = Ingestor(
+        comp.index, comp.encoder, comp.embedder, Chunker(settings.retrieval.max_chunk_chars),
+        load_taxonomy(settings.taxonomy),
+    )
+    t = time.perf_counter()
+    for root in roots:
+        report = ingestor.run(root)
+        if report.skipped:
+            print(f"  skipped: {report.skipped[:3]}")
+    return comp, time.perf_counter() - t
+
+
+PROJECT_CORPUS = Path(__file__).resolve().parent.parent / "corpus"

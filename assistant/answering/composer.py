@@ -43,7 +43,8 @@ INTENTS: dict[str, tuple[re.Pattern[str], re.Pattern[str]]] = {
 
 # Words that say little about the topic: they may not carry a sentence on their own.
 GENERIC = frozenset(
-    "申请 处理 办理 怎么 如何 可以 不能 能不能 规定 问题 需要 没 有 里 要 人 我 我们 你 他 她 家 请问 一下 现在 这个 那个 啥 啥子 咋 咋个"
+    "申请 处理 办理 怎么 如何 可以 不能 能不能 规定 问题 需要 没 有 里 要 人 我 我们 你 他 她 家 请问 一下 现在 这个 那个 啥 啥子 咋 咋个 "
+    "告诉 告诉我 教 教我 帮 帮我 帮忙 知道 想 想问 问问 一个 什么 哪个 东西 情况 事情"
     .split()
 )
 

@@ -36,6 +36,7 @@ from assistant.settings import AnswerSettings, LLMSettings
 logger = logging.getLogger(__name__)
 
 AUDIENCE = {"resident": ("public",), "worker": ("public", "worker")}
+INJECTION_MARGIN = 0.1  # the extra evidence the rest of a message with an injection in it must have
 
 
 @dataclass(slots=True)
@@ -150,6 +151,10 @@ class AnswerService:
         evidence = self.gather(ans.condensed, persona, category)
         ans.retrieval_mode = evidence.retrieval_mode
         timings.update({f"retrieve.{k}": v for k, v in evidence.timings.items()})
+        if screening.injection and evidence.score < self.settings.min_evidence + INJECTION_MARGIN:
+            # what is left of a manipulation attempt is answered only when the evidence is clearly there
+            yield self._decline(ans, "injection", self.prompts.message(persona, "injection"), alarm, t0)
+            return
         if evidence.score < self.settings.min_evidence and not alarm.emergency:
             self._no_evidence(ans, persona, alarm)
             self._remember(conv_id, ans, [])
