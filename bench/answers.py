@@ -70,7 +70,8 @@ def main() -> None:
     neg = [a for r, a in got if not r["emergency"]]
     first_line = sum(a.answer.startswith("【紧急】") for a in pos)
     print(f"\nemergency (n={len(em)}): recall {sum(a.emergency for a in pos)}/{len(pos)}, "
-          f"first line first {first_line}/{len(pos)}, look-alike false alarms {sum(a.emergency for a in neg)}/{len(neg)}"
+          f"first line first {first_line}/{len(pos)}, "
+          f"look-alike false alarms {sum(a.emergency for a in neg)}/{len(neg)}"
           f"  [bar: recall 100%, false alarms ≤ 10%]")
     if args.show:
         for r, a in got:
@@ -126,7 +127,8 @@ def main() -> None:
 
     # -- latency ----------------------------------------------------------------------------------------------
     totals = [a.timings["total"] for _, a in ans + una]
-    print(f"\nlatency (extractive, in process): p50 {percentile(totals, 50):.1f} ms, p99 {percentile(totals, 99):.1f} ms")
+    p50, p99 = percentile(totals, 50), percentile(totals, 99)
+    print(f"\nlatency (extractive, in process): p50 {p50:.1f} ms, p99 {p99:.1f} ms")
 
     if args.calibrate:
         calibrate(service, answerable, unanswerable)

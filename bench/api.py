@@ -122,7 +122,8 @@ def main() -> None:
             "/v1/search (retrieval only)": [("GET", f"/v1/search?q={q}&k=10", None) for q, _ in (qs * 10)[:n]],
             "/v1/ask (extractive answer)": (asks * 10)[:n],
         }
-        print(f"\n{c} concurrent clients, {n} requests per endpoint (one uvicorn worker; client and server share 2 cores):")
+        print(f"\n{c} concurrent clients, {n} requests per endpoint "
+              "(one uvicorn worker; client and server share 2 cores):")
         base = None
         for name, plan in plans.items():
             wall, lat, errors = asyncio.run(load(url, plan, c))
