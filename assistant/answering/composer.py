@@ -9,8 +9,8 @@ Every sentence it shows comes from an article that was retrieved, so every citat
 
 from __future__ import annotations
 
-import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from assistant.domain import Hit
@@ -95,17 +95,31 @@ class Composer:
 
     # -- scoring ---------------------------------------------------------------------------------------------
     def rank_sentences(
-        self, question: str, terms: list[str], expansions: list[str], evidence: list[Hit]
+        self, question: str, terms: list[str], expansions: list[str], evidence: list[Hit],
+        synonyms: Callable[[str], list[str]] | None = None,
     ) -> list[Sentence]:
+        """Sentences of the evidence, best first. A query word and its synonyms form one group that counts once
+        (低保 and 最低生活保障 are one concept, not two matches)."""
         wanted = intents(question)
         weights: dict[str, float] = {}
+        groups: list[tuple[frozenset[str], float]] = []
+        grouped: set[str] = set()
+        for t in dict.fromkeys(terms):
+            if len(t) < 2 and t in GENERIC:
+                continue
+            w = 0.3 if t in GENERIC or len(t) < 2 else min(len(t), 4) / 2
+            weights[t] = max(weights.get(t, 0.0), w)
+            forms = {t} | {x for x in (synonyms(t) if synonyms else []) if len(x) >= 2 and x not in GENERIC}
+            grouped |= forms
+            groups.append((frozenset(forms), w))
         for t in expansions:
-            if len(t) >= 2 and t not in GENERIC:
-                weights[t] = max(weights.get(t, 0.0), 0.5 * min(len(t), 4) / 2)
-        for t in terms:
-            if len(t) >= 2 or t not in GENERIC:
-                w = 0.3 if t in GENERIC or len(t) < 2 else min(len(t), 4) / 2
+            if len(t) >= 2 and t not in GENERIC and t not in grouped:
+                w = 0.5 * min(len(t), 4) / 2
                 weights[t] = max(weights.get(t, 0.0), w)
+                groups.append((frozenset({t}), w))
+        for group, w in groups:
+            for form in group:
+                weights[form] = max(weights.get(form, 0.0), w)
         # Topic words: what the question is about, not what it asks (处罚, 申请 …). A sentence may be chosen only
         # when it, or its article, speaks of the topic: an intent word alone does not make a sentence relevant.
         asks = [INTENTS[name][0] for name in INTENTS]
@@ -117,7 +131,7 @@ class Composer:
         out = []
         for rank, hit in enumerate(evidence):
             # soft category routing: the category most of the top articles share is the question's likely topic
-            prior = (1.25 if hit.category == main else 1.0) / (1.0 + 0.35 * rank)
+            prior = (1.5 if hit.category == main else 1.0) / (1.0 + 0.35 * rank)
             if any(t in hit.title for t in topic):  # the document whose title names the topic is central to it
                 prior *= 1.3
             article = f"{hit.title}{hit.breadcrumb}{hit.text}"
@@ -125,9 +139,9 @@ class Composer:
             for order, sent in enumerate(split_sentences(hit.text)):
                 if not on_topic:
                     continue
-                lexical = sum(w for t, w in weights.items() if t in sent)
+                lexical = sum(w for forms, w in groups if any(f in sent for f in forms))
                 intent = sum(1.0 for name in wanted if INTENTS[name][1].search(sent))
-                length = math.sqrt(max(len(sent), 20) / 40)
+                length = (max(len(sent), 20) / 40) ** 0.35
                 score = (lexical + 1.2 * intent) * prior / length
                 out.append(Sentence(sent, hit, rank, order, score))
         out.sort(key=lambda s: (-s.score, s.rank, s.order))

@@ -305,7 +305,10 @@ class AnswerService:
         terms = self.encoder.query_terms(question)
         expansions = [t for e in lexicon.expand(lexicon.rewrite(normalize_query(question)))
                       for t in self.encoder.tokenizer.tokens(e)]
-        ranked = self.composer.rank_sentences(question, terms, expansions, hits)
+        def synonyms(term: str) -> list[str]:
+            return [t for e in lexicon.expand(lexicon.rewrite(term)) for t in self.encoder.tokenizer.tokens(e)]
+
+        ranked = self.composer.rank_sentences(question, terms, expansions, hits, synonyms)
         if persona == "resident":
             budget = self.settings.resident_max_chars - 110
             return self.composer.resident(question, ranked, hits, budget), self.composer.next_step(hits)
