@@ -118,6 +118,39 @@ class ApiSettings(BaseModel):
     trust_forwarded: bool = False  # take the client address from X-Forwarded-For (behind a reverse proxy)
 
 
+class WeChatSettings(BaseModel):
+    token: SecretStr | None = Field(default=None, description="the Token set in the Official Account's console")
+    aes_key: SecretStr | None = Field(default=None, description="EncodingAESKey (43 characters); unset = plain mode")
+    previous_aes_key: SecretStr | None = Field(
+        default=None, description="the EncodingAESKey before the last rotation, tried when the current one fails"
+    )
+    app_id: str = ""
+    app_secret: SecretStr | None = None
+    verified: bool = Field(
+        default=False, description="true: late answers go out through the customer-service API; "
+        "false: hold the connection across WeChat's retries, then the resident collects the answer",
+    )
+    api_base: str = "https://api.weixin.qq.com/cgi-bin/"
+    reply_budget_s: float = 4.5  # how long a push may wait for its answer before the late path
+    attempts: int = 3  # WeChat's attempts per message (the first and its retries)
+    hold_s: float = 1.0  # unverified: after the budget, keep the connection this long (past WeChat's 5 s cut-off)
+    timestamp_window_s: int = 300  # pushes whose timestamp is further from now are rejected
+    max_body_bytes: int = 64 * 1024
+    reply_max_bytes: int = 2048  # a passive text reply longer than this fails in practice: split by UTF-8 bytes
+    cs_window_hours: float = 48.0  # the customer-service window a user message opens …
+    cs_window_messages: int = 5  # … and how many messages it allows
+    rate_per_minute: int = 20  # per user (openid)
+    job_lease_s: float = 60.0  # a claimed message whose worker died is taken over after this long
+    state_db: Path | None = Field(
+        default=None, description="SQLite file for dedupe, jobs and conversation state when no Redis is configured "
+        "(default: <index_dir>/../wechat.sqlite3)",
+    )
+
+
+class RedisSettings(BaseModel):
+    url: str | None = Field(default=None, description="redis://127.0.0.1:6379/0; unset = the local SQLite file")
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="GRIDWORKER_", env_nested_delimiter="__", extra="ignore")
 
@@ -132,6 +165,8 @@ class Settings(BaseSettings):
     llm: LLMSettings = Field(default_factory=LLMSettings)
     answer: AnswerSettings = Field(default_factory=AnswerSettings)
     api: ApiSettings = Field(default_factory=ApiSettings)
+    wechat: WeChatSettings = Field(default_factory=WeChatSettings)
+    redis: RedisSettings = Field(default_factory=RedisSettings)
 
 
 @lru_cache(maxsize=1)

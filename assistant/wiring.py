@@ -20,6 +20,9 @@ from assistant.settings import Settings
 
 if TYPE_CHECKING:
     from assistant.answering.pipeline import AnswerService
+    from assistant.channels.wechat.channel import WeChatChannel
+    from assistant.channels.wechat.protocol import Protocol
+    from assistant.channels.wechat.store import ChannelStore
 
 logger = logging.getLogger(__name__)
 META_FILE = "gridworker-index.json"
@@ -157,4 +160,45 @@ def build_answers(components: Components) -> AnswerService:
     s = components.settings
     return AnswerService(
         components.retriever(), Prompts.load(s.answer.prompts_dir), s.answer, s.llm, build_chat(s)
+    )
+
+
+def build_channel_store(settings: Settings) -> ChannelStore:
+    """Redis when configured (several hosts), else a SQLite file beside the index (several processes, one host)."""
+    from assistant.channels.wechat.store import RedisStore, SQLiteStore
+
+    if settings.redis.url:
+        return RedisStore(settings.redis.url)
+    return SQLiteStore(settings.wechat.state_db or settings.index_dir.parent / "wechat.sqlite3")
+
+
+def build_wechat(settings: Settings, answers: AnswerService, store: ChannelStore | None = None) -> WeChatChannel:
+    """The WeChat channel (needs GRIDWORKER_WECHAT__TOKEN); the customer-service API when an app secret is set."""
+    from assistant.channels.wechat.channel import WeChatChannel
+    from assistant.channels.wechat.client import WeChatApi
+    from assistant.channels.wechat.store import PersistentConversations
+
+    w = settings.wechat
+    if w.token is None:
+        raise ConfigError("GRIDWORKER_WECHAT__TOKEN is not set")
+    store = store or build_channel_store(settings)
+    answers.conversations = PersistentConversations(
+        store, settings.answer.conversation_turns, settings.answer.conversation_ttl_s
+    )
+    api = None
+    if w.app_id and w.app_secret is not None:
+        api = WeChatApi(w.app_id, w.app_secret.get_secret_value(), w.api_base, store)
+    return WeChatChannel(answers, store, w, api)
+
+
+def build_protocol(settings: Settings) -> Protocol:
+    from assistant.channels.wechat.protocol import Protocol
+
+    w = settings.wechat
+    if w.token is None:
+        raise ConfigError("GRIDWORKER_WECHAT__TOKEN is not set")
+    return Protocol(
+        w.token.get_secret_value(), w.aes_key.get_secret_value() if w.aes_key else None, w.app_id,
+        w.previous_aes_key.get_secret_value() if w.previous_aes_key else None, w.timestamp_window_s,
+        w.max_body_bytes,
     )

@@ -14,6 +14,7 @@ import time
 import uuid
 from collections import OrderedDict
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from assistant.retrieval.normalize import normalize_query
 
@@ -32,6 +33,16 @@ class Conversation:
     id: str
     turns: list[Turn] = field(default_factory=list)
     touched: float = 0.0
+
+
+class Conversations(Protocol):
+    """Where the answer service keeps conversations (in process, or the channel store for WeChat)."""
+
+    def new_id(self) -> str: ...
+
+    def history(self, conversation_id: str) -> list[Turn]: ...
+
+    def append(self, conversation_id: str, turn: Turn) -> None: ...
 
 
 class ConversationStore:

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from assistant.answering import scope
 from assistant.answering.citations import cited_keys, verify
 from assistant.answering.composer import GENERIC, Composer, split_sentences
-from assistant.answering.conversation import ConversationStore, Turn, condense_rules
+from assistant.answering.conversation import Conversations, ConversationStore, Turn, condense_rules
 from assistant.answering.emergency import Detection, EmergencyDetector
 from assistant.domain import PERSONAS, Answer, Hit, SearchFilters
 from assistant.errors import InputError, LLMUnavailable
@@ -63,14 +63,14 @@ class AnswerService:
         settings: AnswerSettings,
         llm_settings: LLMSettings,
         chat: ChatModel | None = None,
-        conversations: ConversationStore | None = None,
+        conversations: Conversations | None = None,
     ) -> None:
         self.retriever = retriever
         self.prompts = prompts
         self.settings = settings
         self.llm_settings = llm_settings
         self.chat = chat
-        self.conversations = conversations or ConversationStore(
+        self.conversations: Conversations = conversations or ConversationStore(
             settings.max_conversations, settings.conversation_turns, settings.conversation_ttl_s
         )
         self.detector = EmergencyDetector(settings.gas_hotline)

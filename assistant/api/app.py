@@ -111,6 +111,8 @@ class State:
         self.metrics = Metrics.create()
         self.categories = _categories(settings.taxonomy)
         self.components: Any = None
+        self.wechat: Any = None  # WeChatChannel, when GRIDWORKER_WECHAT__TOKEN is set
+        self.protocol: Any = None
 
     def answers(self) -> AnswerService:
         if self.service is None:
@@ -127,13 +129,16 @@ def _categories(path: Path) -> list[dict[str, str]]:
 
 
 def create_app(
-    settings: Settings | None = None, service: AnswerService | None = None, extra_key_hashes: list[str] | None = None
+    settings: Settings | None = None, service: AnswerService | None = None, extra_key_hashes: list[str] | None = None,
+    wechat: Any = None,
 ) -> FastAPI:
-    """The app. Without `service`, the index, retriever and chat model are built from settings at start-up."""
+    """The app. Without `service`, the index, retriever and chat model are built from settings at start-up; the
+    WeChat channel too when its token is set (or `wechat`, a built channel, is given)."""
     from assistant.settings import get_settings
 
     settings = settings or get_settings()
     state = State(settings, service, extra_key_hashes or [])
+    state.wechat = wechat
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -142,6 +147,14 @@ def create_app(
 
             state.components = wiring.build(settings, create=False)
             state.service = wiring.build_answers(state.components)
+        if state.wechat is None and settings.wechat.token is not None:
+            from assistant import wiring
+
+            state.wechat = wiring.build_wechat(settings, state.service)
+        if state.wechat is not None:
+            from assistant import wiring
+
+            state.protocol = wiring.build_protocol(settings)
         state.service.retriever.warm()
         logger.info("gridworker ready: mode=%s retrieval=%s", state.service.mode, state.service.retriever.mode)
         yield
@@ -307,6 +320,47 @@ def create_app(
     @app.get("/metrics", tags=["ops"], summary="Prometheus 指标", response_class=PlainTextResponse)
     def metrics() -> PlainTextResponse:
         return PlainTextResponse(generate_latest(state.metrics.registry).decode(), media_type=CONTENT_TYPE_LATEST)
+
+    # -- WeChat ------------------------------------------------------------------------------------------------
+    @app.get("/wechat", tags=["wechat"], summary="微信公众号服务器地址验证", response_class=PlainTextResponse)
+    def wechat_verify(
+        signature: str | None = None, timestamp: str | None = None, nonce: str | None = None,
+        echostr: str | None = None,
+    ) -> PlainTextResponse:
+        from assistant.channels.wechat.protocol import ProtocolError
+
+        if state.protocol is None:
+            return PlainTextResponse("wechat channel not configured", status_code=404)
+        try:
+            return PlainTextResponse(state.protocol.verify_url(signature, timestamp, nonce, echostr))
+        except ProtocolError as exc:
+            return PlainTextResponse(exc.reason, status_code=exc.status)
+
+    @app.post("/wechat", tags=["wechat"], summary="微信公众号消息推送（明文、兼容、安全模式）",
+              response_class=PlainTextResponse)
+    async def wechat_push(request: Request) -> PlainTextResponse:
+        from assistant.channels.wechat.protocol import ProtocolError
+
+        if state.protocol is None or state.wechat is None:
+            return PlainTextResponse("wechat channel not configured", status_code=404)
+        limit = settings.wechat.max_body_bytes
+        declared = request.headers.get("content-length", "0")
+        if not declared.isdigit() or int(declared) > limit:
+            return PlainTextResponse("body too large", status_code=400)
+        body = b""
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > limit:
+                return PlainTextResponse("body too large", status_code=400)
+        try:
+            inbound = state.protocol.parse(dict(request.query_params), body)
+        except ProtocolError as exc:
+            logger.warning("wechat push refused (%s): %s", exc.status, exc.reason)
+            return PlainTextResponse(exc.reason, status_code=exc.status)
+        outcome = await state.wechat.handle(inbound)
+        if outcome.text is None:
+            return PlainTextResponse("success")
+        return PlainTextResponse(state.protocol.reply(inbound, outcome.text), media_type="application/xml")
 
     @app.get("/", include_in_schema=False)
     def root() -> RedirectResponse:
