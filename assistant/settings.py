@@ -147,6 +147,25 @@ class WeChatSettings(BaseModel):
     )
 
 
+class DispatchSettings(BaseModel):
+    db_url: str | None = Field(
+        default=None, description="SQLAlchemy URL of the report store (postgresql+psycopg://user@host/db); "
+        "unset = SQLite beside the index (<index_dir>/../dispatch.sqlite3)",
+    )
+    url: str | None = Field(
+        default=None, description="an external dispatch system's intake (POST, Idempotency-Key); unset = none"
+    )
+    token: SecretStr | None = None  # bearer token for that external system
+    token_hashes: list[str] = Field(
+        default_factory=list, description="sha256 digests of the command center's service tokens for /v1/reports "
+        "(empty = the API keys of GRIDWORKER_API__KEY_HASHES)",
+    )
+    outbox_interval_s: float = 1.0
+    outbox_backoff_s: float = 1.0
+    outbox_backoff_cap_s: float = 300.0
+    timeout_s: float = 5.0
+
+
 class RedisSettings(BaseModel):
     url: str | None = Field(default=None, description="redis://127.0.0.1:6379/0; unset = the local SQLite file")
 
@@ -167,6 +186,7 @@ class Settings(BaseSettings):
     api: ApiSettings = Field(default_factory=ApiSettings)
     wechat: WeChatSettings = Field(default_factory=WeChatSettings)
     redis: RedisSettings = Field(default_factory=RedisSettings)
+    dispatch: DispatchSettings = Field(default_factory=DispatchSettings)
 
 
 @lru_cache(maxsize=1)

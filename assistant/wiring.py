@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from assistant.channels.wechat.channel import WeChatChannel
     from assistant.channels.wechat.protocol import Protocol
     from assistant.channels.wechat.store import ChannelStore
+    from assistant.dispatch.store import DispatchStore
 
 logger = logging.getLogger(__name__)
 META_FILE = "gridworker-index.json"
@@ -172,7 +173,20 @@ def build_channel_store(settings: Settings) -> ChannelStore:
     return SQLiteStore(settings.wechat.state_db or settings.index_dir.parent / "wechat.sqlite3")
 
 
-def build_wechat(settings: Settings, answers: AnswerService, store: ChannelStore | None = None) -> WeChatChannel:
+def build_dispatch(settings: Settings) -> DispatchStore:
+    """The report store: PostgreSQL (or any SQLAlchemy URL) when configured, SQLite beside the index otherwise."""
+    from assistant.dispatch.store import DispatchStore
+
+    url = settings.dispatch.db_url or f"sqlite:///{(settings.index_dir.parent / 'dispatch.sqlite3').resolve()}"
+    if url.startswith("sqlite:///"):
+        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    return DispatchStore(url, outbox_enabled=bool(settings.dispatch.url))
+
+
+def build_wechat(
+    settings: Settings, answers: AnswerService, store: ChannelStore | None = None,
+    dispatch: DispatchStore | None = None,
+) -> WeChatChannel:
     """The WeChat channel (needs GRIDWORKER_WECHAT__TOKEN); the customer-service API when an app secret is set."""
     from assistant.channels.wechat.channel import WeChatChannel
     from assistant.channels.wechat.client import WeChatApi
@@ -188,7 +202,14 @@ def build_wechat(settings: Settings, answers: AnswerService, store: ChannelStore
     api = None
     if w.app_id and w.app_secret is not None:
         api = WeChatApi(w.app_id, w.app_secret.get_secret_value(), w.api_base, store)
-    return WeChatChannel(answers, store, w, api)
+    from assistant.reports.flow import ReportDesk
+
+    desk = ReportDesk(
+        store, dispatch or build_dispatch(settings), answers.chat,
+        answers.prompts.render("report_extract") if answers.chat is not None else "",
+        settings.answer.gas_hotline,
+    )
+    return WeChatChannel(answers, store, w, api, reports=desk)
 
 
 def build_protocol(settings: Settings) -> Protocol:

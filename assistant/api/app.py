@@ -7,6 +7,7 @@ Errors come back as {"error": code, "message": Chinese text for the user}.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
@@ -74,6 +75,23 @@ class AskResponse(BaseModel):
     timings: dict[str, float] = Field(description="各阶段耗时（毫秒）")
 
 
+class ReportIn(BaseModel):
+    category: str = Field(default="other", description="city_appearance、street_order、illegal_construction …")
+    location: dict[str, Any] = Field(description="{text, latitude?, longitude?, label?, grid?}")
+    description: str = Field(min_length=1, max_length=1000)
+    photos: list[str] = Field(default_factory=list, max_length=9)
+    occurred_at: str | None = None
+    urgency: Literal["routine", "urgent", "emergency"] = "routine"
+    contact: str | None = Field(default=None, max_length=64)
+    openid: str | None = Field(default=None, max_length=64, description="上报居民的 openid（来自微信渠道）")
+
+
+class ReportPatch(BaseModel):
+    status: Literal["assigned", "in_progress", "resolved", "closed", "reopened"] | None = None
+    note: str | None = Field(default=None, max_length=1000)
+    rating: int | None = Field(default=None, ge=1, le=5)
+
+
 class ErrorOut(BaseModel):
     error: str
     message: str
@@ -113,6 +131,9 @@ class State:
         self.components: Any = None
         self.wechat: Any = None  # WeChatChannel, when GRIDWORKER_WECHAT__TOKEN is set
         self.protocol: Any = None
+        self.dispatch: Any = None  # DispatchStore
+        self.outbox: Any = None
+        self.service_tokens = KeyRing(settings.dispatch.token_hashes or (settings.api.key_hashes + extra_keys))
 
     def answers(self) -> AnswerService:
         if self.service is None:
@@ -130,7 +151,7 @@ def _categories(path: Path) -> list[dict[str, str]]:
 
 def create_app(
     settings: Settings | None = None, service: AnswerService | None = None, extra_key_hashes: list[str] | None = None,
-    wechat: Any = None,
+    wechat: Any = None, dispatch: Any = None,
 ) -> FastAPI:
     """The app. Without `service`, the index, retriever and chat model are built from settings at start-up; the
     WeChat channel too when its token is set (or `wechat`, a built channel, is given)."""
@@ -139,6 +160,7 @@ def create_app(
     settings = settings or get_settings()
     state = State(settings, service, extra_key_hashes or [])
     state.wechat = wechat
+    state.dispatch = dispatch if dispatch is not None else getattr(wechat, "reports", None) and wechat.reports.dispatch
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -147,17 +169,23 @@ def create_app(
 
             state.components = wiring.build(settings, create=False)
             state.service = wiring.build_answers(state.components)
+        from assistant import wiring
+        from assistant.dispatch.outbox import OutboxWorker
+
+        if state.dispatch is None:
+            state.dispatch = wiring.build_dispatch(settings)
         if state.wechat is None and settings.wechat.token is not None:
-            from assistant import wiring
-
-            state.wechat = wiring.build_wechat(settings, state.service)
+            state.wechat = wiring.build_wechat(settings, state.service, dispatch=state.dispatch)
         if state.wechat is not None:
-            from assistant import wiring
-
             state.protocol = wiring.build_protocol(settings)
+        state.outbox = OutboxWorker(state.dispatch, settings.dispatch,
+                                    state.wechat.notify_status if state.wechat is not None else None)
+        outbox_task = asyncio.create_task(state.outbox.run())
         state.service.retriever.warm()
         logger.info("gridworker ready: mode=%s retrieval=%s", state.service.mode, state.service.retriever.mode)
         yield
+        await state.outbox.stop()
+        outbox_task.cancel()
         if state.components is not None:
             state.components.close()
 
@@ -321,6 +349,55 @@ def create_app(
     def metrics() -> PlainTextResponse:
         return PlainTextResponse(generate_latest(state.metrics.registry).decode(), media_type=CONTENT_TYPE_LATEST)
 
+    # -- dispatch API (the command center's intake) ---------------------------------------------------------------
+    def dispatch_call(fn: Any, *args: Any, **kwargs: Any) -> Any:
+        from assistant.dispatch.store import DispatchError
+
+        try:
+            return fn(*args, **kwargs)
+        except DispatchError as exc:
+            codes = {400: "bad_request", 404: "not_found", 409: "conflict", 422: "invalid_report", 503: "unavailable"}
+            messages = {404: "工单不存在。", 409: f"工单状态不允许这个操作（{exc}）。", 422: f"上报信息不完整（{exc}）。",
+                        400: f"请求不正确（{exc}）。"}
+            raise _Problem(exc.status, codes.get(exc.status, "error"), messages.get(exc.status, exc.user_message))
+
+    @app.exception_handler(_Problem)
+    async def _problem(request: Request, exc: _Problem) -> JSONResponse:
+        return JSONResponse({"error": exc.code, "message": exc.message}, status_code=exc.status)
+
+    @app.post("/v1/reports", tags=["dispatch"], status_code=201, summary="提交工单（幂等：Idempotency-Key）")
+    def create_report(
+        body: ReportIn,
+        actor: Annotated[str, Depends(service_token)],
+        idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
+    ) -> JSONResponse:
+        from assistant.reports.schema import ReportDraft
+
+        if not idempotency_key:
+            raise _Problem(400, "idempotency_key_required", "请在请求头 Idempotency-Key 中提供幂等键。")
+        draft = ReportDraft.model_validate(body.model_dump(exclude={"openid"}))
+        result = dispatch_call(state.dispatch.submit, draft, idempotency_key, body.openid, actor)
+        return JSONResponse(result.report, status_code=201 if result.created else 200)
+
+    @app.get("/v1/reports/{ref}", tags=["dispatch"], summary="工单详情（含事件记录）")
+    def get_report(ref: str, actor: Annotated[str, Depends(service_token)]) -> dict[str, Any]:
+        report = state.dispatch.get(ref)
+        if report is None:
+            raise _Problem(404, "not_found", "工单不存在。")
+        return dict(report)
+
+    @app.get("/v1/reports", tags=["dispatch"], summary="工单列表（按状态、网格、类别筛选）")
+    def list_reports(
+        actor: Annotated[str, Depends(service_token)],
+        status: str | None = None, grid: str | None = None, category: str | None = None,
+        limit: Annotated[int, Query(ge=1, le=200)] = 50, offset: Annotated[int, Query(ge=0)] = 0,
+    ) -> list[dict[str, Any]]:
+        return list(state.dispatch.listing(status, grid, category, None, limit, offset))
+
+    @app.patch("/v1/reports/{ref}", tags=["dispatch"], summary="更新工单状态 / 备注 / 评分")
+    def update_report(ref: str, body: ReportPatch, actor: Annotated[str, Depends(service_token)]) -> dict[str, Any]:
+        return dict(dispatch_call(state.dispatch.update, ref, actor, body.status, body.note, body.rating))
+
     # -- WeChat ------------------------------------------------------------------------------------------------
     @app.get("/wechat", tags=["wechat"], summary="微信公众号服务器地址验证", response_class=PlainTextResponse)
     def wechat_verify(
@@ -405,9 +482,21 @@ def limited(request: Request, client: Annotated[str, Depends(client_id)]) -> str
     return client
 
 
+def service_token(request: Request, key: Annotated[str | None, Depends(presented_key)]) -> str:
+    """The command center's service token (dispatch API); the actor name recorded in the event log."""
+    if not _state(request).service_tokens.check(key):
+        raise _Unauthorized(bool(key))
+    return "center:" + (key or "")[-6:]
+
+
 class _RateLimited(Exception):
     def __init__(self, wait: float) -> None:
         self.wait = wait
+
+
+class _Problem(Exception):
+    def __init__(self, status: int, code: str, message: str) -> None:
+        self.status, self.code, self.message = status, code, message
 
 
 class _Unauthorized(Exception):

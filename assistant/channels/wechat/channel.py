@@ -28,6 +28,7 @@ from assistant.channels.wechat.client import NO_PERMISSION, OUT_OF_WINDOW, SendE
 from assistant.channels.wechat.protocol import Inbound, split_utf8
 from assistant.channels.wechat.store import ChannelStore
 from assistant.errors import GridworkerError
+from assistant.reports.flow import ReportDesk
 from assistant.settings import WeChatSettings
 
 logger = logging.getLogger(__name__)
@@ -69,11 +70,13 @@ class WeChatChannel:
         settings: WeChatSettings,
         api: WeChatApi | None = None,
         responder: Callable[[Inbound], str | None] | None = None,
+        reports: ReportDesk | None = None,
     ) -> None:
         self.answers = answers
         self.store = store
         self.settings = settings
         self.api = api
+        self.reports = reports
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self.jobs: dict[str, asyncio.Task[str | None]] = {}
         self.limiter = RateLimiter(settings.rate_per_minute, max(3, settings.rate_per_minute // 4))
@@ -204,6 +207,12 @@ class WeChatChannel:
                     logger.error("unexpected WeChat API error %s", exc)
         await asyncio.to_thread(self.store.add_pending, openid, text)
 
+    async def notify_status(self, openid: str, report: dict[str, Any], note: str) -> None:
+        """A report's status changed: tell the resident (customer service when allowed, else on their next message)."""
+        from assistant.reports.flow import status_notice
+
+        await self._push_or_keep(openid, status_notice(report, note))
+
     # -- what a message means ------------------------------------------------------------------------------------
     def respond_to(self, inbound: Inbound) -> str | None:
         """The reply to one message (runs in a worker thread; one call per message)."""
@@ -214,24 +223,51 @@ class WeChatChannel:
             if event.startswith("subscribe"):
                 return WELCOME
             if event == "click":
-                return MENU.get(str(getattr(msg, "key", "")).upper(), MENU["POLICY"])
+                key = str(getattr(msg, "key", "")).upper()
+                if key == "REPORT" and self.reports is not None:
+                    return self.reports.start(inbound.openid)
+                return MENU.get(key, MENU["POLICY"])
             return None  # unsubscribe, LOCATION reports, view …: nothing to say
         allowed, _ = self.limiter.allow(inbound.openid)
         if not allowed:
             return TOO_FAST
         if kind == "text":
-            return self.ask(inbound.openid, str(msg.content or ""))
+            return self.on_text(inbound.openid, str(msg.content or ""))
         if kind == "voice":
             said = str(getattr(msg, "recognition", "") or "").strip()
-            return self.ask(inbound.openid, said) if said else VOICE_UNCLEAR
+            return self.on_text(inbound.openid, said) if said else VOICE_UNCLEAR
         if kind == "image":
+            media = str(getattr(msg, "media_id", "") or "")
+            if self.reports is not None and media:
+                return self.reports.handle_image(inbound.openid, media) or IMAGE
             return IMAGE
         if kind == "location":
-            label = getattr(msg, "label", "") or ""
+            label = str(getattr(msg, "label", "") or "")
+            if self.reports is not None:
+                lat, lng = (float(x) for x in getattr(msg, "location", (0.0, 0.0)))
+                done = self.reports.handle_location(inbound.openid, lat, lng, label)
+                if done:
+                    return done
             return f"已收到您的位置：{label}。请告诉我这里发生了什么问题，需要上报请回复“我要上报”。"
         if kind == "link":
             return f"收到链接《{getattr(msg, 'title', '')}》。请直接告诉我您想咨询的问题。"
         return UNSUPPORTED
+
+    def on_text(self, openid: str, text: str) -> str:
+        """A resident's words: reporting and progress first, a policy answer otherwise."""
+        text = text.strip()
+        desk = self.reports
+        if desk is not None and text:
+            if desk.wants_progress(text):
+                return desk.progress(openid, text)
+            rated = desk.rate(openid, text)
+            if rated:
+                return rated
+            if desk.takes(openid, text):
+                return desk.handle_text(openid, text)
+            if desk.wants_report(text):
+                return desk.start(openid, text)
+        return self.ask(openid, text)
 
     def ask(self, openid: str, text: str) -> str:
         text = text.strip()
@@ -242,4 +278,6 @@ class WeChatChannel:
             return TOO_LONG.format(limit=limit)
         self.model_calls += 1
         answer = self.answers.answer(text, "resident", conversation_id=f"wx:{openid}")
+        if self.reports is not None and answer.report_suggested:
+            self.reports.remember_problem(openid, text)
         return answer.answer

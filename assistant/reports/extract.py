@@ -1,0 +1,134 @@
+"""From a resident's words to report fields, with no model (rules and a keyword lexicon) or with the LLM (a JSON
+schema prompt, validated with pydantic, one repair attempt). Works on voice-style text without punctuation.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+
+from pydantic import ValidationError
+
+from assistant.answering.emergency import EmergencyDetector
+from assistant.errors import LLMUnavailable
+from assistant.ports import ChatModel
+from assistant.reports.schema import CATEGORIES, Location, ReportDraft
+from assistant.retrieval.normalize import normalize_query
+
+logger = logging.getLogger(__name__)
+
+# Keyword lexicon: the first category whose words appear wins; ordered from specific to general.
+LEXICON: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("gas_safety", ("燃气", "煤气", "天然气", "液化气", "气罐", "漏气")),
+    ("fire_safety", ("着火", "起火", "火灾", "冒烟", "消防通道", "消防栓", "灭火器", "飞线充电", "电瓶车充电", "电动车充电", "楼道充电")),
+    ("building_safety", ("裂缝", "开裂", "墙裂", "垮塌", "坍塌", "滑坡", "塌方", "危房", "堡坎", "挡墙", "地面塌陷", "房子裂")),
+    ("illegal_construction", ("违建", "违章", "乱搭", "私搭", "加盖", "搭建", "偷偷修", "偷偷建", "违法建设", "乱建")),
+    ("vulnerable_people", ("独居", "空巢", "孤寡", "没人照顾", "无人照顾", "留守", "困境儿童", "残疾", "好几天没见", "好几天没出门", "流浪")),
+    ("noise", ("噪音", "噪声", "太吵", "吵得", "扰民", "广场舞", "装修声", "施工到半夜", "半夜施工", "喇叭")),
+    ("dogs", ("狗", "犬", "遛狗", "狗屎", "咬人")),
+    ("public_facilities", ("路灯", "井盖", "窨井", "下水道", "管道", "水管", "停水", "停电", "电梯", "健身器材", "座椅", "栏杆", "红绿灯", "公厕", "爆管")),
+    ("greening", ("树", "绿化", "草坪", "花坛", "枯枝", "树枝", "砍树")),
+    ("city_appearance", ("垃圾", "乱扔", "乱倒", "脏", "臭", "污水", "小广告", "牛皮癣", "乱贴", "油烟", "堆放", "积水")),
+    ("street_order", ("占道", "摆摊", "乱停", "停车", "出店经营", "小贩", "流动摊")),
+    ("property", ("物业", "业委会", "物管", "小区门禁", "保安")),
+    ("dispute", ("纠纷", "吵架", "扯皮", "矛盾", "邻里", "漏水到楼下", "欠钱")),
+    ("public_order", ("打架", "偷", "盗", "诈骗", "赌博", "吸毒", "可疑", "闹事", "醉酒")),
+    ("public_health", ("老鼠", "蟑螂", "蚊子", "传染", "消毒", "卫生", "病死")),
+)
+_URGENT = re.compile(r"马上|尽快|赶紧|危险|严重|小孩|老人|摔|受伤|砸|随时|要垮|一直在|越来越|好几天|影响出行|漏电")
+_LOCATION = re.compile(
+    r"([\u4e00-\u9fa5A-Za-z0-9]{1,20}(?:路|街|大道|巷|道)\d*号?(?:附近|旁边|门口|对面)?|"
+    r"[\u4e00-\u9fa5A-Za-z0-9]{1,16}(?:小区|花园|苑|公寓|大厦|新村|家园|广场|市场|公园|学校|医院|社区)"
+    r"(?:[0-9一二三四五六七八九十]+(?:栋|幢|号楼|单元|楼|号))*(?:门口|楼下|旁边|对面|里面|附近|背后|后面)?|"
+    r"[0-9一二三四五六七八九十]+(?:栋|幢|号楼)(?:[0-9一二三四五六七八九十]+单元)?(?:门口|楼下|楼道)?)"
+)
+_VAGUE_PLACE = re.compile(r"^(我家|这里|那里|这边|那边|门口|楼下|楼上|外面|附近)$")
+_WHEN = re.compile(r"(今天|昨天|前天|昨晚|今早|刚才|刚刚|上午|下午|晚上|半夜|凌晨|早上|[0-9一二三四五六七八九十两]+点|好几天|这几天|最近|一直)+")
+_PHONE = re.compile(r"(?<!\d)1[3-9]\d{9}(?!\d)")
+_FILLER = re.compile(r"^(我要|我想|想|要)?(反映|报修|投诉|举报|上报|报告)(一下|个|一个)?(问题|情况)?[，,。:： ]*")
+
+
+def classify(text: str) -> str:
+    t = normalize_query(text)
+    return next((cat for cat, words in LEXICON if any(w in t for w in words)), "other")
+
+
+def extract_rules(text: str, draft: ReportDraft | None = None, detector: EmergencyDetector | None = None) -> ReportDraft:
+    """Fill what this message tells; keep what the draft already has."""
+    draft = (draft or ReportDraft()).model_copy(deep=True)
+    t = normalize_query(text)
+    body = _FILLER.sub("", t).strip()
+    if draft.category == "other":
+        draft.category = classify(t)  # type: ignore[assignment]
+    if not draft.location.is_set():
+        m = _LOCATION.search(t)
+        if m and not _VAGUE_PLACE.match(m.group(0)):
+            draft.location = Location(text=m.group(0))
+    if not draft.occurred_at:
+        w = _WHEN.search(t)
+        if w:
+            draft.occurred_at = w.group(0)
+    phone = _PHONE.search(t)
+    if phone and not draft.contact:
+        draft.contact = phone.group(0)
+    if (detector or EmergencyDetector()).detect(text).emergency:
+        draft.urgency = "emergency"
+    elif draft.urgency == "routine" and _URGENT.search(t):
+        draft.urgency = "urgent"
+    if len(_content(body)) >= 4 and not _only_location(body, draft):
+        description = _PHONE.sub("", body).strip("，,。 ")
+        if description and description not in draft.description:
+            draft.description = f"{draft.description}；{description}" if draft.description else description
+    return draft
+
+
+def _content(text: str) -> str:
+    return "".join(ch for ch in text if ch.isalnum())
+
+
+def _only_location(body: str, draft: ReportDraft) -> bool:
+    """A reply that gives only the place (「在幸福小区3栋门口」) is not a description."""
+    loc = draft.location.text
+    rest = body.replace(loc, "") if loc else body
+    return bool(loc) and len(_content(re.sub(r"^(在|就在|位置是|地址是|地点)", "", rest))) <= 2
+
+
+SCHEMA_HINT = json.dumps(
+    {"category": "|".join(CATEGORIES), "location": {"text": "地址描述"}, "description": "情况描述",
+     "occurred_at": "发生时间或null", "urgency": "routine|urgent|emergency", "contact": "电话或null"},
+    ensure_ascii=False,
+)
+
+
+def extract_llm(chat: ChatModel, prompt: str, text: str, draft: ReportDraft) -> ReportDraft:
+    """The model fills the schema; invalid JSON gets one repair attempt; failing that, the rules do it."""
+    messages = [
+        {"role": "system", "content": prompt.replace("$schema", SCHEMA_HINT)},
+        {"role": "user", "content": f"已有信息：{draft.model_dump_json()}\n居民消息：{text}"},
+    ]
+    for attempt in range(2):
+        try:
+            raw = chat.complete(messages, max_tokens=400)
+        except LLMUnavailable as exc:
+            logger.warning("report extraction by LLM failed, using rules: %s", exc)
+            return extract_rules(text, draft)
+        try:
+            data = json.loads(_json_part(raw))
+            merged = {**draft.model_dump(), **{k: v for k, v in data.items() if v not in (None, "", [])}}
+            if isinstance(data.get("location"), dict):
+                merged["location"] = {**draft.location.model_dump(), **data["location"]}
+            out = ReportDraft.model_validate(merged)
+            if EmergencyDetector().detect(text).emergency:
+                out.urgency = "emergency"
+            return out
+        except (ValueError, ValidationError) as exc:
+            if attempt == 0:
+                messages += [{"role": "assistant", "content": raw},
+                             {"role": "user", "content": f"输出不符合要求（{str(exc)[:200]}），请只输出符合格式的 JSON。"}]
+    return extract_rules(text, draft)
+
+
+def _json_part(raw: str) -> str:
+    start, end = raw.find("{"), raw.rfind("}")
+    return raw[start : end + 1] if start >= 0 and end > start else raw
