@@ -139,7 +139,8 @@ class WeChatSettings(BaseModel):
     reply_max_bytes: int = 2048  # a passive text reply longer than this fails in practice: split by UTF-8 bytes
     cs_window_hours: float = 48.0  # the customer-service window a user message opens …
     cs_window_messages: int = 5  # … and how many messages it allows
-    rate_per_minute: int = 20  # per user (openid)
+    rate_per_minute: int = 20  # per user (openid), sustained …
+    rate_burst: int = 10  # … and at once
     job_lease_s: float = 60.0  # a claimed message whose worker died is taken over after this long
     state_db: Path | None = Field(
         default=None, description="SQLite file for dedupe, jobs and conversation state when no Redis is configured "

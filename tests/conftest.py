@@ -93,3 +93,25 @@ def answers(kb_settings):  # type: ignore[no-untyped-def]
     service = wiring.build_answers(comp)
     yield service
     comp.close()
+
+
+@pytest.fixture(scope="session")
+def pg_url():  # type: ignore[no-untyped-def]
+    """A fresh PostgreSQL database on 127.0.0.1 (trust auth) for this run, dropped afterwards."""
+    import uuid
+
+    psycopg = pytest.importorskip("psycopg")
+    admin = "postgresql://postgres@127.0.0.1:5432/postgres"
+    try:
+        conn = psycopg.connect(admin, autocommit=True, connect_timeout=3)
+    except psycopg.OperationalError as exc:
+        if os.environ.get("GRIDWORKER_REQUIRE_SERVICES"):
+            pytest.fail(f"PostgreSQL is not reachable on 127.0.0.1:5432: {exc}")
+        pytest.skip(f"PostgreSQL is not reachable on 127.0.0.1:5432: {exc}")
+    name = f"gridworker_test_{uuid.uuid4().hex[:10]}"
+    conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
+    finally:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.close()

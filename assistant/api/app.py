@@ -356,10 +356,12 @@ def create_app(
         try:
             return fn(*args, **kwargs)
         except DispatchError as exc:
-            codes = {400: "bad_request", 404: "not_found", 409: "conflict", 422: "invalid_report", 503: "unavailable"}
-            messages = {404: "工单不存在。", 409: f"工单状态不允许这个操作（{exc}）。", 422: f"上报信息不完整（{exc}）。",
-                        400: f"请求不正确（{exc}）。"}
-            raise _Problem(exc.status, codes.get(exc.status, "error"), messages.get(exc.status, exc.user_message))
+            codes = {400: "bad_request", 404: "not_found", 409: "conflict", 422: "invalid_report",
+                     503: "unavailable"}
+            messages = {404: "工单不存在。", 409: f"工单状态不允许这个操作（{exc}）。",
+                        422: f"上报信息不完整（{exc}）。", 400: f"请求不正确（{exc}）。"}
+            message = messages.get(exc.status, exc.user_message)
+            raise _Problem(exc.status, codes.get(exc.status, "error"), message) from exc
 
     @app.exception_handler(_Problem)
     async def _problem(request: Request, exc: _Problem) -> JSONResponse:

@@ -37,13 +37,18 @@ LEXICON: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("public_health", ("老鼠", "蟑螂", "蚊子", "传染", "消毒", "卫生", "病死")),
 )
 _URGENT = re.compile(r"马上|尽快|赶紧|危险|严重|小孩|老人|摔|受伤|砸|随时|要垮|一直在|越来越|好几天|影响出行|漏电")
-_LOCATION = re.compile(
-    r"([\u4e00-\u9fa5A-Za-z0-9]{1,20}(?:路|街|大道|巷|道)\d*号?(?:附近|旁边|门口|对面)?|"
-    r"[\u4e00-\u9fa5A-Za-z0-9]{1,16}(?:小区|花园|苑|公寓|大厦|新村|家园|广场|市场|公园|学校|医院|社区)"
-    r"(?:[0-9一二三四五六七八九十]+(?:栋|幢|号楼|单元|楼|号))*(?:门口|楼下|旁边|对面|里面|附近|背后|后面)?|"
-    r"[0-9一二三四五六七八九十]+(?:栋|幢|号楼)(?:[0-9一二三四五六七八九十]+单元)?(?:门口|楼下|楼道)?)"
+# Place patterns, most specific first: an estate or building (幸福小区3栋2单元门口), a road with a number or a
+# landmark word (解放路12号, 民族路口), a bare building number (3栋楼下).
+_PLACES = (
+    re.compile(r"[\u4e00-\u9fa5A-Za-z0-9]{1,16}(?:小区|花园|苑|公寓|大厦|新村|家园|广场|市场|公园|学校|医院|社区|菜市场|车站)"
+               r"(?:[0-9一二三四五六七八九十]+(?:栋|幢|号楼|单元|楼|号))*(?:门口|楼下|旁边|对面|里面|附近|背后|后面|楼道)?"),
+    re.compile(r"[\u4e00-\u9fa5A-Za-z0-9]{1,12}(?:路|街|大道|巷)(?!灯|面|过|人|况|上走|边摊)"
+               r"(?:\d+号|[0-9一二三四五六七八九十]+号|口|边|旁边|附近|段)?"),
+    re.compile(r"[0-9一二三四五六七八九十]+(?:栋|幢|号楼)(?:[0-9一二三四五六七八九十]+单元)?(?:门口|楼下|楼道)?"),
 )
-_VAGUE_PLACE = re.compile(r"^(我家|这里|那里|这边|那边|门口|楼下|楼上|外面|附近)$")
+# Words that end the lead-in before a place name (「我要反映一下幸福小区」「在幸福小区」): the name starts after them.
+_LEAD_IN = re.compile(r"^.*(一下|反映|报修|投诉|举报|上报|就在|住在|位于|在|到|是|的|了|说|那个|这个|个|我们|我家)")
+_VAGUE_PLACE = re.compile(r"^(我家|这里|那里|这边|那边|门口|楼下|楼上|外面|附近|走路|马路|过路|道路|一路|上路|小区|小区后面|小区门口)$")
 _WHEN = re.compile(r"(今天|昨天|前天|昨晚|今早|刚才|刚刚|上午|下午|晚上|半夜|凌晨|早上|[0-9一二三四五六七八九十两]+点|好几天|这几天|最近|一直)+")
 _PHONE = re.compile(r"(?<!\d)1[3-9]\d{9}(?!\d)")
 _FILLER = re.compile(r"^(我要|我想|想|要)?(反映|报修|投诉|举报|上报|报告)(一下|个|一个)?(问题|情况)?[，,。:： ]*")
@@ -62,9 +67,12 @@ def extract_rules(text: str, draft: ReportDraft | None = None, detector: Emergen
     if draft.category == "other":
         draft.category = classify(t)  # type: ignore[assignment]
     if not draft.location.is_set():
-        m = _LOCATION.search(t)
-        if m and not _VAGUE_PLACE.match(m.group(0)):
-            draft.location = Location(text=m.group(0))
+        for pattern in _PLACES:
+            m = pattern.search(t)
+            place = _LEAD_IN.sub("", m.group(0)) if m else ""
+            if len(place) >= 2 and not _VAGUE_PLACE.match(place):
+                draft.location = Location(text=place)
+                break
     if not draft.occurred_at:
         w = _WHEN.search(t)
         if w:

@@ -79,7 +79,7 @@ class WeChatChannel:
         self.reports = reports
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self.jobs: dict[str, asyncio.Task[str | None]] = {}
-        self.limiter = RateLimiter(settings.rate_per_minute, max(3, settings.rate_per_minute // 4))
+        self.limiter = RateLimiter(settings.rate_per_minute, settings.rate_burst)
         self.respond = responder or self.respond_to
         self.model_calls = 0  # answers produced by this process (tests and metrics read it)
 
