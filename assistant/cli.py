@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, NoReturn
@@ -247,11 +248,13 @@ def serve(
         _fail(exc)
     console.print(f"console: http://{host}:{port}/console   API docs: http://{host}:{port}/docs")
     if workers > 1:
-        console.print("[yellow]--workers > 1 needs GRIDWORKER_API__KEY_HASHES "
-                      "(a one-off key lives in one process)[/yellow]")
-        if extra:
+        if extra or not settings.qdrant.url:
+            console.print("[red]--workers > 1 needs GRIDWORKER_API__KEY_HASHES (a one-off key lives in one process) "
+                          "and a Qdrant server (GRIDWORKER_QDRANT__URL): embedded Qdrant Edge is one process[/red]")
             raise typer.Exit(2)
-        uvicorn.run("serve:app", host=host, port=port, workers=workers, log_level="info")
+        os.environ["GRIDWORKER_INDEX_DIR"] = str(settings.index_dir)  # the workers build their settings from env
+        root = Path(__file__).resolve().parent.parent
+        uvicorn.run("serve:app", host=host, port=port, workers=workers, log_level="info", app_dir=str(root))
         return
     uvicorn.run(create_app(settings, extra_key_hashes=extra), host=host, port=port, log_level="info")
 
