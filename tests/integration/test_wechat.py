@@ -244,3 +244,25 @@ def test_two_processes_one_answer(channel_factory) -> None:  # type: ignore[no-u
             t.join()
     assert len(calls) == 1
     assert sorted(r == "success" for r in replies) == [False, True]
+
+
+@pytest.mark.parametrize("code", [45009, 48001])
+def test_api_errors_keep_the_answer_for_collection(channel_factory, fake_api, code: int) -> None:  # type: ignore[no-untyped-def]
+    api, api_base = fake_api
+
+    def slow(channel: WeChatChannel, inbound: Inbound) -> str | None:
+        if inbound.dedupe_key.endswith("01"):
+            time.sleep(0.8)
+        return channel.respond_to(inbound)
+
+    settings, service, channel = channel_factory(slow, reply_budget_s=0.3, verified=True, app_secret="s",
+                                                 api_base=api_base)
+    api.errors = [code]
+    with serve(create_app(settings, service=service, wechat=channel)) as url:
+        wx = FakeWeChat(f"{url}/wechat", TOKEN, timeout_s=2.0)
+        assert wx.push(text_xml(f"o-{code}", "低保怎么申请", code * 100 + 1)) == "success"
+        time.sleep(1.5)
+        later = wx.push(text_xml(f"o-{code}", "你好", code * 100 + 2))
+    assert api.sent == [] and later and "最低生活保障" in later
+    if code == 45009:  # the daily quota is remembered: no second call today
+        assert channel.api is not None and channel.store.get("quota-exhausted") is not None

@@ -1,0 +1,84 @@
+"""One contract, two channel stores: SQLite (embedded default) and Redis (several hosts), real servers."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from assistant.answering.conversation import Turn
+from assistant.channels.wechat.store import ChannelStore, PersistentConversations, RedisStore, SQLiteStore
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(params=["sqlite", "redis"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ChannelStore]:
+    if request.param == "sqlite":
+        yield SQLiteStore(tmp_path / "store.sqlite3")
+        return
+    import os
+
+    import redis
+
+    try:
+        redis.Redis(host="127.0.0.1", port=6379, socket_connect_timeout=2).ping()
+    except redis.RedisError as exc:
+        if os.environ.get("GRIDWORKER_REQUIRE_SERVICES"):
+            pytest.fail(f"Redis is not reachable on 127.0.0.1:6379: {exc}")
+        pytest.skip(f"Redis is not reachable: {exc}")
+    prefix = f"gw:test:{uuid.uuid4().hex[:8]}:"
+    s = RedisStore("redis://127.0.0.1:6379/0", prefix=prefix)
+    yield s
+    for key in s.r.scan_iter(f"{prefix}*"):
+        s.r.delete(key)
+
+
+def test_claim_is_exclusive_until_the_lease_ends(store: ChannelStore) -> None:
+    assert store.attempt("msg:1") == 1 and store.attempt("msg:1") == 2
+    assert store.claim("msg:1", "a", 0.3)
+    assert not store.claim("msg:1", "b", 0.3) and store.owner("msg:1") == "a"
+    time.sleep(0.4)
+    assert store.claim("msg:1", "b", 0.3)  # a died without a result: b takes it after the lease
+    store.set_result("msg:1", "答复")
+    time.sleep(0.4)
+    assert not store.claim("msg:1", "c", 0.3) and store.result("msg:1") == "答复"
+
+
+def test_take_over_only_from_the_named_owner(store: ChannelStore) -> None:
+    assert store.claim("msg:2", "dead", 60)
+    assert not store.take_over("msg:2", "x", "someone-else")
+    assert store.take_over("msg:2", "x", "dead") and store.owner("msg:2") == "x"
+    assert not store.take_over("msg:2", "y", "dead")
+
+
+def test_delivered_once_pending_in_order(store: ChannelStore) -> None:
+    store.attempt("msg:3")
+    assert store.mark_delivered("msg:3") and not store.mark_delivered("msg:3")
+    store.add_pending("o", "一")
+    store.add_pending("o", "二")
+    assert store.take_pending("o") == ["一", "二"] and store.take_pending("o") == []
+
+
+def test_customer_service_window(store: ChannelStore) -> None:
+    assert not store.use_window("o", 48, 2)  # no user message yet
+    store.open_window("o")
+    assert store.use_window("o", 48, 2) and store.use_window("o", 48, 2) and not store.use_window("o", 48, 2)
+    store.open_window("o")  # a new message renews it
+    assert store.use_window("o", 48, 2)
+
+
+def test_kv_with_expiry_and_conversations(store: ChannelStore) -> None:
+    store.put("a", {"x": 1})
+    store.put("b", {"y": "二"}, ttl_s=1)
+    assert store.get("a") == {"x": 1} and store.get("b") == {"y": "二"}
+    time.sleep(1.2)
+    assert store.get("b") is None and store.get("missing") is None
+    conv = PersistentConversations(store, max_turns=2)
+    for q in ("一", "二", "三"):
+        conv.append("wx:o", Turn(q, q, "答", ("《某法》第一条",), time.time()))
+    assert [t.question for t in conv.history("wx:o")] == ["二", "三"]
+    assert conv.history("wx:o")[0].labels == ("《某法》第一条",)
