@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 INDEX ?= ./data/index
 STAMP := $(VENV)/.installed
 
-.PHONY: venv demo test lint learn bench bench-stard bench-resident bench-speed bench-answers bench-api bench-scale clean
+.PHONY: venv demo test lint learn bench bench-stard bench-resident bench-speed bench-answers bench-api bench-wechat bench-scale clean
 
 $(STAMP): pyproject.toml
 	@command -v $(PY) >/dev/null || { echo "need $(PY)"; exit 1; }
@@ -44,7 +44,7 @@ lint: $(STAMP)
 learn: $(STAMP)
 	$(BIN)/gridworker learn
 
-bench: bench-stard bench-resident bench-speed bench-answers bench-api
+bench: bench-stard bench-resident bench-speed bench-answers bench-api bench-wechat
 
 bench-stard: $(STAMP)
 	$(BIN)/python -m bench.stard
@@ -60,6 +60,9 @@ bench-answers: $(STAMP)
 
 bench-api: $(STAMP)
 	$(BIN)/python -m bench.api
+
+bench-wechat: $(STAMP)
+	$(BIN)/python -m bench.wechat
 
 bench-scale: $(STAMP)
 	$(BIN)/python -m bench.scale
