@@ -161,6 +161,9 @@ class DispatchSettings(BaseModel):
         default_factory=list, description="sha256 digests of the command center's service tokens for /v1/reports "
         "(empty = the API keys of GRIDWORKER_API__KEY_HASHES)",
     )
+    grid_map: Path | None = Field(
+        default=None, description="JSON grid map (grid id, keywords, polygon) that assigns reports to grids"
+    )
     outbox_interval_s: float = 1.0
     outbox_backoff_s: float = 1.0
     outbox_backoff_cap_s: float = 300.0

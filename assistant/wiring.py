@@ -203,11 +203,13 @@ def build_wechat(
     if w.app_id and w.app_secret is not None:
         api = WeChatApi(w.app_id, w.app_secret.get_secret_value(), w.api_base, store)
     from assistant.reports.flow import ReportDesk
+    from assistant.reports.grids import GridMap
 
+    grids = GridMap.load(settings.dispatch.grid_map) if settings.dispatch.grid_map else None
     desk = ReportDesk(
         store, dispatch or build_dispatch(settings), answers.chat,
         answers.prompts.render("report_extract") if answers.chat is not None else "",
-        settings.answer.gas_hotline,
+        settings.answer.gas_hotline, grids,
     )
     return WeChatChannel(answers, store, w, api, reports=desk)
 

@@ -123,3 +123,11 @@ class FakeWeChat:
             assert app_id == self.app_id
             doc = xmltodict.parse(plain)["xml"]
         return str(doc.get("Content", ""))
+
+
+def voice_xml(openid: str, recognition: str | None, msg_id: int) -> str:
+    rec = f"<Recognition><![CDATA[{recognition}]]></Recognition>" if recognition is not None else ""
+    return (f"<xml><ToUserName><![CDATA[gh_test]]></ToUserName><FromUserName><![CDATA[{openid}]]></FromUserName>"
+            f"<CreateTime>{int(time.time())}</CreateTime><MsgType><![CDATA[voice]]></MsgType>"
+            f"<MediaId><![CDATA[voice-media]]></MediaId><Format><![CDATA[amr]]></Format>{rec}"
+            f"<MsgId>{msg_id}</MsgId></xml>")

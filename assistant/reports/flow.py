@@ -20,6 +20,7 @@ from assistant.channels.wechat.store import ChannelStore
 from assistant.dispatch.store import STATUS_ZH, DispatchStore
 from assistant.ports import ChatModel
 from assistant.reports.extract import extract_llm, extract_rules
+from assistant.reports.grids import GridMap
 from assistant.reports.schema import Location, ReportDraft, mask_phone
 from assistant.retrieval.normalize import normalize_query
 
@@ -58,8 +59,9 @@ class Flow:
 
 class ReportDesk:
     def __init__(self, store: ChannelStore, dispatch: DispatchStore, chat: ChatModel | None = None,
-                 extract_prompt: str = "", gas_hotline: str = "96777") -> None:
+                 extract_prompt: str = "", gas_hotline: str = "96777", grids: GridMap | None = None) -> None:
         self.store = store
+        self.grids = grids
         self.dispatch = dispatch
         self.chat = chat
         self.extract_prompt = extract_prompt
@@ -209,6 +211,8 @@ class ReportDesk:
         return head + CONFIRM_PROMPT.format(summary=draft.summary())
 
     def _submit(self, openid: str, flow: Flow, draft: ReportDraft) -> str:
+        if self.grids is not None and not draft.location.grid:
+            draft.location.grid = self.grids.locate(draft.location)
         result = self.dispatch.submit(draft, flow.key, openid)
         self.save(openid, Flow(key=flow.key, draft=flow.draft))  # a repeated 确认 finds the same ticket
         logger.info("report %s from %s (%s)", result.report["ticket"], openid[-6:],

@@ -266,3 +266,22 @@ def test_api_errors_keep_the_answer_for_collection(channel_factory, fake_api, co
     assert api.sent == [] and later and "最低生活保障" in later
     if code == 45009:  # the daily quota is remembered: no second call today
         assert channel.api is not None and channel.store.get("quota-exhausted") is not None
+
+
+def test_voice_menu_and_event_dedupe(channel_factory) -> None:  # type: ignore[no-untyped-def]
+    from assistant.channels.wechat.channel import MENU, VOICE_UNCLEAR
+    from tests.wechat_fake import voice_xml
+
+    settings, service, channel = channel_factory()
+    with serve(create_app(settings, service=service, wechat=channel)) as url:
+        wx = FakeWeChat(f"{url}/wechat", TOKEN)
+        spoken = wx.push(voice_xml("o-voice", "遛狗不拴绳有人管没得", 11001))
+        assert spoken and "犬" in spoken
+        assert wx.push(voice_xml("o-voice", None, 11002)) == VOICE_UNCLEAR
+        assert wx.push(event_xml("o-voice", "CLICK", "PROGRESS")) == MENU["PROGRESS"]
+        # the REPORT menu right after describing a problem starts from it: only the location is still missing
+        assert "位置" in (wx.push(event_xml("o-voice", "CLICK", "REPORT", created=1_800_000_000)) or "")
+        assert "描述" in (wx.push(event_xml("o-fresh", "CLICK", "REPORT", created=1_800_000_000)) or "")
+        subscribe = event_xml("o-voice", "subscribe", created=1_800_000_001)
+        assert wx.push(subscribe) == WELCOME and wx.push(subscribe) == "success"  # FromUserName + CreateTime
+        assert wx.push(event_xml("o-voice", "unsubscribe")) == "success"
