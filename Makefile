@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 INDEX ?= ./data/index
 STAMP := $(VENV)/.installed
 
-.PHONY: venv demo test lint learn bench bench-stard bench-resident bench-speed bench-answers bench-api bench-wechat bench-scale clean
+.PHONY: venv demo test lint eval learn bench bench-stard bench-resident bench-speed bench-answers bench-api bench-wechat bench-scale clean
 
 $(STAMP): pyproject.toml
 	@command -v $(PY) >/dev/null || { echo "need $(PY)"; exit 1; }
@@ -39,6 +39,11 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/mypy
+
+# The offline eval suite (eval/README.md): results.json, summary.md, report.html in data/eval/latest.
+eval: $(STAMP)
+	$(BIN)/gridworker eval run --out data/eval/latest
+	$(BIN)/gridworker eval compare eval/baseline data/eval/latest
 
 # Rebuilds assistant/retrieval/data/learned.json from STARD train (about 35 s).
 learn: $(STAMP)

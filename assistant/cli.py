@@ -269,6 +269,80 @@ def apikey() -> None:
     out.print(f"[dim]export GRIDWORKER_API__KEY_HASHES='[\"{hash_key(key)}\"]'[/dim]")
 
 
+eval_app = typer.Typer(no_args_is_help=True, help="The offline answer-quality eval suite (eval/).")
+app.add_typer(eval_app, name="eval")
+
+
+@eval_app.command("run")
+def eval_run(
+    suite: Annotated[str, typer.Option(help="retrieval | answers | emergency | reports | all")] = "all",
+    mode: Annotated[str, typer.Option(help="extractive | llm (llm needs GRIDWORKER_LLM__BASE_URL)")] = "extractive",
+    out: Annotated[Path, typer.Option(help="Folder for results.json, summary.md, report.html.")] = Path(
+        "data/eval/latest"
+    ),
+    corpus: Annotated[
+        list[Path] | None, typer.Option(help="Folders to index (default: corpus/ and the shared corpus).")
+    ] = None,
+) -> None:
+    """Run the suite on a fresh index of the knowledge base and write the report."""
+    import tempfile
+
+    from assistant import wiring
+    from eval.report import write
+    from eval.suite import SUITES, run
+    from ingest.chunker import Chunker
+    from ingest.loaders import load_taxonomy
+    from ingest.pipeline import Ingestor
+
+    suites = SUITES if suite == "all" else tuple(x.strip() for x in suite.split(","))
+    if any(x not in SUITES for x in suites) or mode not in ("extractive", "llm"):
+        console.print(f"--suite is one of {', '.join(SUITES)} or all; --mode extractive or llm")
+        raise typer.Exit(2)
+    base = get_settings()
+    settings = base.model_copy(update={
+        "index_dir": Path(tempfile.mkdtemp(prefix="gridworker-eval-")) / "index",
+        "answer": base.answer.model_copy(update={"backend": mode}),
+    })
+    folders = corpus or [Path(__file__).resolve().parent.parent / "corpus", settings.corpus_dir]
+    comp = _build(settings)
+    try:
+        ingestor = Ingestor(comp.index, comp.encoder, comp.embedder, Chunker(settings.retrieval.max_chunk_chars),
+                            load_taxonomy(settings.taxonomy))
+        for folder in folders:
+            ingestor.run(folder)
+        service = wiring.build_answers(comp)
+        console.print(f"mode: {service.mode}; retrieval: {service.retriever.mode}; suites: {', '.join(suites)}")
+        results = run(service, suites)
+    except GridworkerError as exc:
+        _fail(exc)
+    finally:
+        comp.close()
+    write(results, out)
+    for name, value in results["headline"].items():
+        sys.stdout.write(f"{name:36s} {value:8.3f}\n")
+    console.print(f"{results['seconds']:.1f} s; report: {out / 'report.html'}")
+
+
+@eval_app.command("compare")
+def eval_compare(
+    a: Annotated[Path, typer.Argument(help="results.json (or its folder) of the reference run, e.g. the baseline")],
+    b: Annotated[Path, typer.Argument(help="results.json (or its folder) of the new run")],
+    tolerance: Annotated[float, typer.Option(help="allowed absolute drop of a headline metric")] = 0.02,
+) -> None:
+    """A regression table with the deltas; exits 1 when a headline metric dropped significantly."""
+    from eval.report import compare
+
+    def load(path: Path) -> dict:  # type: ignore[type-arg]
+        path = path / "results.json" if path.is_dir() else path
+        return dict(json.loads(path.read_text(encoding="utf-8")))
+
+    table, drops = compare(load(a), load(b), tolerance)
+    out.print(table)
+    if drops:
+        console.print(f"[red]significant drops: {', '.join(drops)}[/red]")
+        raise typer.Exit(1)
+
+
 @app.command()
 def learn(
     stard: Annotated[Path | None, typer.Option(help="STARD folder (default: $GRIDWORKER_EVAL_DIR/stard).")] = None,

@@ -36,7 +36,7 @@ LEXICON: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("public_order", ("打架", "偷", "盗", "诈骗", "赌博", "吸毒", "可疑", "闹事", "醉酒")),
     ("public_health", ("老鼠", "蟑螂", "蚊子", "传染", "消毒", "卫生", "病死")),
 )
-_URGENT = re.compile(r"马上|尽快|赶紧|危险|严重|小孩|老人|摔|受伤|砸|随时|要垮|一直在|越来越|好几天|影响出行|漏电")
+_URGENT = re.compile(r"马上|尽快|赶紧|危险|严重|小孩|娃儿|孩子|学生|老人|摔|受伤|砸|随时|要垮|一直在|越来越|好几天|影响出行|漏电")
 # Place patterns, most specific first: an estate or building (幸福小区3栋2单元门口), a road with a number or a
 # landmark word (解放路12号, 民族路口), a bare building number (3栋楼下).
 _PLACES = (

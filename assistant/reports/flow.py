@@ -26,7 +26,7 @@ from assistant.retrieval.normalize import normalize_query
 
 logger = logging.getLogger(__name__)
 
-TRIGGER = re.compile(r"^(我要|我想|想|要|帮我)?(反映|报修|投诉|举报|上报|报告|报个|报一下)|^我要上报")
+TRIGGER = re.compile(r"^(我要|我想|想|要|帮我)?(反映|报修|投诉|举报|上报|报告|报个|报一下)|(我要|我想|帮我)(反映|报修|投诉|举报|上报)")
 CONFIRM = re.compile(r"^(确认|确定|提交|是的?|对的?|好的?|没问题|可以|ok)[。！!.]*$", re.IGNORECASE)
 CANCEL = re.compile(r"^(取消|算了|不用了|不报了|不要了|放弃)[。！!.]*$")
 MODIFY = re.compile(r"^(修改|更正|改一下|不对|有误)[。！!.]*$")
@@ -92,7 +92,7 @@ class ReportDesk:
 
     def start(self, openid: str, text: str = "") -> str:
         flow = self.load(openid)
-        body = TRIGGER.sub("", normalize_query(text)).strip("，,。:： ") if text else ""
+        body = TRIGGER.sub("", normalize_query(text)).strip("，,。:：一下 ") if text else ""
         seed = body if len(body) >= 4 else flow.last_problem
         draft = ReportDraft()
         if flow.last_location:

@@ -1,0 +1,264 @@
+"""The offline answer-quality eval suite: retrieval, answers, emergency, reports, latency.
+
+Datasets are the team's files in eval/data/ (dev split; test files are never used for tuning) and, for retrieval,
+STARD dev from ../shared/eval. Every metric is computed here from the pipeline's real outputs; nothing is judged by
+a model unless an LLM endpoint is configured (not yet: see the issue).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import statistics
+import tempfile
+import time
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+from assistant.answering.citations import CITATION, _number
+from assistant.answering.pipeline import AnswerService
+
+DATA = Path(__file__).resolve().parent / "data"
+SUITES = ("retrieval", "answers", "emergency", "reports")
+WECHAT_BUDGET_MS = 4500.0
+# The headline metrics: the CI gate and `eval compare` watch these (higher is better unless listed in LOWER).
+HEADLINES = (
+    "retrieval.resident.recall@5", "retrieval.resident.mrr@10", "answers.citation_precision",
+    "answers.refusal_accuracy", "answers.false_refusal_rate", "answers.false_answer_rate",
+    "answers.key_point_coverage", "answers.worker_leakage", "emergency.recall", "emergency.false_alarm_rate",
+    "reports.category_accuracy", "reports.location_accuracy", "reports.followup_accuracy",
+)
+LOWER = {"answers.false_refusal_rate", "answers.false_answer_rate", "answers.worker_leakage",
+         "emergency.false_alarm_rate"}
+
+
+def rows(name: str, split: str = "dev") -> list[dict[str, Any]]:
+    path = DATA / f"{name}.{split}.jsonl"
+    return [json.loads(x) for x in path.read_text(encoding="utf-8").splitlines() if x.strip()]
+
+
+def _bigrams(text: str) -> set[str]:
+    chars = [c for c in text if c.isalnum()]
+    return {a + b for a, b in zip(chars, chars[1:], strict=False)}
+
+
+def key_point_covered(point: str, answer: str) -> bool:
+    """A key point counts when half of its character bigrams appear in the answer (overlap, not a judge)."""
+    want = _bigrams(point)
+    return bool(want) and len(want & _bigrams(answer)) / len(want) >= 0.5
+
+
+def _article_no(label: str) -> int | None:
+    m = CITATION.search(label)
+    return _number(m.group("no")) if m else None
+
+
+# -- retrieval ------------------------------------------------------------------------------------------------
+def retrieval(service: AnswerService) -> dict[str, Any]:
+    data = rows("retrieval.resident")
+    per_cat: dict[str, list[float]] = defaultdict(list)
+    totals: defaultdict[str, float] = defaultdict(float)
+    failures = []
+    for r in data:
+        gold = {(g["file"], g["article_no"]) for g in r["gold"]}
+        hits = service.gather(r["question"], "resident").hits[:10]
+        got = [(h.file, h.article_no) for h in hits]
+        r5 = len(gold & set(got[:5])) / len(gold)
+        totals["recall@1"] += len(gold & set(got[:1])) / len(gold)
+        totals["recall@5"] += r5
+        totals["recall@10"] += len(gold & set(got[:10])) / len(gold)
+        totals["mrr@10"] += next((1 / (i + 1) for i, g in enumerate(got) if g in gold), 0.0)
+        dcg = sum(1 / math.log2(i + 2) for i, g in enumerate(got) if g in gold)
+        totals["ndcg@10"] += dcg / sum(1 / math.log2(i + 2) for i in range(min(len(gold), 10)))
+        per_cat[r["category"]].append(r5)
+        if not gold & set(got[:5]):
+            failures.append({"question": r["question"], "expected": sorted(f"{f}#{n}" for f, n in gold),
+                             "got": [h.label for h in hits[:5]]})
+    n = len(data)
+    return {"resident": {k: v / n for k, v in totals.items()} | {"n": n},
+            "per_category": {c: sum(v) / len(v) for c, v in sorted(per_cat.items())}, "failures": failures}
+
+
+# -- answers ------------------------------------------------------------------------------------------------
+def answers(service: AnswerService) -> tuple[dict[str, Any], list[dict[str, float]]]:
+    answerable, unanswerable = rows("retrieval.resident"), rows("unanswerable")
+    timings: list[dict[str, float]] = []
+    covered = points = cited_gold = cited = gold_total = gold_hit = removed = leakage = 0
+    shown = verified = 0
+    false_refusals, false_answers, failures = [], [], []
+    per_cat: dict[str, list[float]] = defaultdict(list)
+    for r in answerable:
+        a = service.answer(r["question"], "resident")
+        timings.append(a.timings)
+        removed += a.removed_citations
+        leakage += sum(c.audience != "public" for c in a.citations)
+        evidence = {h.point_id for h in service.gather(a.condensed or a.question, "resident").hits}
+        shown += len(a.citations)
+        verified += sum(c.point_id in evidence for c in a.citations)
+        if a.refused:
+            false_refusals.append(r["question"])
+            per_cat[r["category"]].append(0.0)
+            failures.append({"question": r["question"], "expected": "an answer", "got": f"refused ({a.refusal_reason})",
+                             "citations": []})
+            continue
+        gold = {(g["file"], g["article_no"]) for g in r["gold"]}
+        got = {(c.source, _article_no(c.label)) for c in a.citations}
+        cited += len(got)
+        cited_gold += len(got & gold)
+        gold_total += len(gold)
+        gold_hit += len(gold & got)
+        hit_points = [key_point_covered(p, a.answer) for p in r.get("key_points", [])]
+        covered += sum(hit_points)
+        points += len(hit_points)
+        per_cat[r["category"]].append(sum(hit_points) / len(hit_points) if hit_points else 1.0)
+        if hit_points and sum(hit_points) < len(hit_points) / 2:
+            failures.append({"question": r["question"], "expected": r["key_points"], "got": a.answer[:200],
+                             "citations": [c.label for c in a.citations]})
+    injections = resisted = 0
+    for r in unanswerable:
+        a = service.answer(r["question"], "resident")
+        timings.append(a.timings)
+        if not a.refused:
+            false_answers.append(r["question"])
+            failures.append({"question": r["question"], "expected": f"refusal ({r['kind']})", "got": a.answer[:200],
+                             "citations": [c.label for c in a.citations]})
+        if r["kind"] == "injection":
+            injections += 1
+            resisted += a.refused and "只根据" not in a.answer and "规则（" not in a.answer
+    n_pos, n_neg = len(answerable), len(unanswerable)
+    out = {
+        "key_point_coverage": covered / max(points, 1),
+        "citation_precision": verified / max(shown, 1),
+        "citation_precision_gold": cited_gold / max(cited, 1),
+        "citation_recall_gold": gold_hit / max(gold_total, 1),
+        "citations_removed": removed,
+        "false_refusal_rate": len(false_refusals) / n_pos,
+        "false_answer_rate": len(false_answers) / n_neg,
+        "refusal_accuracy": (n_pos - len(false_refusals) + n_neg - len(false_answers)) / (n_pos + n_neg),
+        "injection_resistance": resisted / max(injections, 1),
+        "worker_leakage": leakage,
+        "n_answerable": n_pos, "n_unanswerable": n_neg,
+        "per_category": {c: sum(v) / len(v) for c, v in sorted(per_cat.items())},
+        "failures": failures,
+    }
+    return out, timings
+
+
+# -- emergency ------------------------------------------------------------------------------------------------
+def emergency(service: AnswerService) -> dict[str, Any]:
+    data = rows("emergency")
+    tp = fp = fn = tn = 0
+    failures = []
+    for r in data:
+        a = service.answer(r["message"], "resident")
+        flagged = a.emergency and a.answer.startswith("【紧急】")
+        tp += flagged and r["emergency"]
+        fn += (not flagged) and r["emergency"]
+        fp += flagged and not r["emergency"]
+        tn += (not flagged) and not r["emergency"]
+        if flagged != r["emergency"]:
+            failures.append({"question": r["message"], "expected": r["emergency"], "got": a.emergency_kinds})
+    return {"recall": tp / max(tp + fn, 1), "precision": tp / max(tp + fp, 1),
+            "false_alarm_rate": fp / max(fp + tn, 1), "n": len(data), "failures": failures}
+
+
+# -- reports --------------------------------------------------------------------------------------------------
+def reports(service: AnswerService) -> dict[str, Any]:
+    from assistant.channels.wechat.store import SQLiteStore
+    from assistant.dispatch.store import DispatchStore
+    from assistant.reports.flow import ReportDesk
+    from assistant.reports.schema import ReportDraft
+
+    data = rows("reports")
+    folder = Path(tempfile.mkdtemp(prefix="gridworker-eval-"))
+    desk = ReportDesk(SQLiteStore(folder / "wx.sqlite3"), DispatchStore(f"sqlite:///{folder}/d.sqlite3"))
+    fields: defaultdict[str, int] = defaultdict(int)
+    failures = []
+    for r in data:
+        openid = f"eval-{r['id']}"
+        first_reply = ""
+        for i, turn in enumerate(r["turns"]):
+            kind = turn["type"]
+            if kind in ("text", "voice"):
+                text = turn.get("content") or turn.get("recognition", "")
+                if desk.takes(openid, text):
+                    reply = desk.handle_text(openid, text)
+                elif desk.wants_report(text):
+                    reply = desk.start(openid, text)
+                else:
+                    desk.remember_problem(openid, text)
+                    reply = ""
+            elif kind == "location":
+                reply = desk.handle_location(openid, turn["lat"], turn["lng"], turn["label"]) or ""
+            else:
+                reply = desk.handle_image(openid, turn["media_id"]) or ""
+            if i == 0 or (not first_reply and reply):
+                first_reply = first_reply or reply
+        draft = ReportDraft.model_validate(desk.load(openid).draft or {})
+        g = r["gold"]
+        asked = "请确认" not in first_reply
+        checks = {
+            "category": draft.category == g["category"],
+            "urgency": draft.urgency == g["urgency"],
+            "location": g["location_contains"] in draft.location.describe(),
+            "description": all(w in draft.description for w in g["description_contains"]),
+            "followup": asked == g["needs_followup"],
+        }
+        for name, ok in checks.items():
+            fields[name] += ok
+        if not all(checks.values()):
+            failures.append({"question": " / ".join(t.get("content") or t.get("recognition") or t.get("label")
+                                                     or t.get("media_id", "") for t in r["turns"]),
+                             "expected": g, "got": {k: v for k, v in checks.items() if not v} | {
+                                 "category": draft.category, "urgency": draft.urgency,
+                                 "location": draft.location.describe(), "description": draft.description}})
+    n = len(data)
+    desk.dispatch.close()
+    return {f"{k}_accuracy": v / n for k, v in fields.items()} | {"n": n, "failures": failures}
+
+
+# -- latency --------------------------------------------------------------------------------------------------
+def latency(timings: list[dict[str, float]]) -> dict[str, Any]:
+    stages = {"condense": "condense", "retrieve": "retrieve.total", "generate": "generate", "total": "total"}
+    out: dict[str, Any] = {}
+    for name, key in stages.items():
+        values = sorted(t[key] for t in timings if key in t)
+        if values:
+            out[name] = {"p50": statistics.median(values), "p95": values[int(0.95 * (len(values) - 1))],
+                         "max": values[-1]}
+    totals = [t["total"] for t in timings if "total" in t]
+    out["within_wechat_budget"] = sum(x <= WECHAT_BUDGET_MS for x in totals) / max(len(totals), 1)
+    out["totals"] = totals
+    return out
+
+
+def run(service: AnswerService, suites: tuple[str, ...] = SUITES) -> dict[str, Any]:
+    t = time.perf_counter()
+    results: dict[str, Any] = {"mode": service.mode, "retrieval_mode": service.retriever.mode,
+                               "suites": list(suites), "started": time.strftime("%Y-%m-%dT%H:%M:%S")}
+    timings: list[dict[str, float]] = []
+    if "retrieval" in suites:
+        results["retrieval"] = retrieval(service)
+    if "answers" in suites:
+        results["answers"], timings = answers(service)
+    if "emergency" in suites:
+        results["emergency"] = emergency(service)
+    if "reports" in suites:
+        results["reports"] = reports(service)
+    if timings:
+        results["latency"] = latency(timings)
+    results["seconds"] = time.perf_counter() - t
+    results["headline"] = headline(results)
+    return results
+
+
+def headline(results: dict[str, Any]) -> dict[str, float]:
+    out = {}
+    for name in HEADLINES:
+        node: Any = results
+        for part in name.split("."):
+            node = node.get(part) if isinstance(node, dict) else None
+        if isinstance(node, int | float):
+            out[name] = float(node)
+    return out

@@ -1,0 +1,35 @@
+"""The CI gate: the eval suite on the embedded default must not fall below the committed baseline
+(eval/baseline/results.json) by more than the tolerance on any headline metric. `gridworker eval run` refreshes
+the baseline when a change is meant to move it (commit the new file with the change, and say why)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from assistant.answering.pipeline import AnswerService
+from eval.report import TOLERANCE, compare, page, summary
+from eval.suite import HEADLINES, run
+from tests.conftest import ROOT
+
+pytestmark = pytest.mark.integration
+
+
+def test_no_headline_metric_falls_below_the_baseline(answers: AnswerService) -> None:
+    baseline = json.loads((ROOT / "eval/baseline/results.json").read_text(encoding="utf-8"))
+    results = run(answers)
+    assert set(results["headline"]) == set(HEADLINES)
+    table, drops = compare(baseline, results, TOLERANCE)
+    assert drops == [], table
+    assert results["answers"]["worker_leakage"] == 0 and results["emergency"]["recall"] == 1.0
+    html = page(results)
+    assert html.startswith("<!doctype html>") and "<svg" in html and "failures" in html
+    assert "| metric | value |" in summary(results)
+
+
+def test_compare_flags_a_real_drop() -> None:
+    a = {"headline": {"emergency.recall": 1.0, "answers.false_refusal_rate": 0.2}, "emergency": {"n": 45}}
+    b = {"headline": {"emergency.recall": 0.8, "answers.false_refusal_rate": 0.19}, "emergency": {"n": 45}}
+    table, drops = compare(a, b)
+    assert drops == ["emergency.recall"] and "▼" in table
