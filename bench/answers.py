@@ -22,22 +22,13 @@ from assistant.answering import scope
 from assistant.answering.pipeline import AnswerService
 from assistant.domain import Answer
 from bench.common import PROJECT_CORPUS, ingest_folders, percentile, temp_settings
+from eval.suite import _article_no, key_point_covered
 
 DATA = Path(__file__).resolve().parent.parent / "eval" / "data"
 
 
 def rows(name: str) -> list[dict]:
     return [json.loads(x) for x in (DATA / name).read_text(encoding="utf-8").splitlines() if x.strip()]
-
-
-def bigrams(text: str) -> set[str]:
-    chars = [c for c in text if c.isalnum()]
-    return {a + b for a, b in zip(chars, chars[1:], strict=False)}
-
-
-def key_point_covered(point: str, answer: str) -> bool:
-    want = bigrams(point)
-    return bool(want) and len(want & bigrams(answer)) / len(want) >= 0.5
 
 
 def verified(service: AnswerService, a: Answer) -> tuple[int, int]:
@@ -133,13 +124,6 @@ def main() -> None:
     if args.calibrate:
         calibrate(service, answerable, unanswerable)
     comp.close()
-
-
-def _article_no(label: str) -> int | None:
-    from assistant.answering.citations import CITATION, _number
-
-    m = CITATION.search(label)
-    return _number(m.group("no")) if m else None
 
 
 def calibrate(service: AnswerService, answerable: list[dict], unanswerable: list[dict]) -> None:
