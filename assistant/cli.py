@@ -283,6 +283,7 @@ def eval_run(
     corpus: Annotated[
         list[Path] | None, typer.Option(help="Folders to index (default: corpus/ and the shared corpus).")
     ] = None,
+    stard: Annotated[bool, typer.Option(help="Also STARD dev retrieval and LeCoQA answer overlap.")] = True,
 ) -> None:
     """Run the suite on a fresh index of the knowledge base and write the report."""
     import tempfile
@@ -312,7 +313,17 @@ def eval_run(
             ingestor.run(folder)
         service = wiring.build_answers(comp)
         console.print(f"mode: {service.mode}; retrieval: {service.retriever.mode}; suites: {', '.join(suites)}")
-        results = run(service, suites)
+        stard_service, stard_comp = None, None
+        stard_laws = settings.eval_dir / "stard" / "laws"
+        if stard and stard_laws.is_dir() and ("retrieval" in suites or "answers" in suites):
+            stard_settings = settings.model_copy(update={"index_dir": settings.index_dir.parent / "stard-index"})
+            stard_comp = _build(stard_settings)
+            Ingestor(stard_comp.index, stard_comp.encoder, stard_comp.embedder,
+                     Chunker(settings.retrieval.max_chunk_chars), load_taxonomy(settings.taxonomy)).run(stard_laws)
+            stard_service = wiring.build_answers(stard_comp)
+        results = run(service, suites, stard_service, settings.eval_dir)
+        if stard_comp is not None:
+            stard_comp.close()
     except GridworkerError as exc:
         _fail(exc)
     finally:

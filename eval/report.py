@@ -30,6 +30,10 @@ def summary(results: dict[str, Any]) -> str:
              f"suites {', '.join(results['suites'])}, {results['seconds']:.1f} s", "",
              "| metric | value |", "|---|---|"]
     lines += [f"| {k} | {_fmt(v)} |" for k, v in results["headline"].items()]
+    lecoqa = results.get("answers", {}).get("lecoqa")
+    if lecoqa:
+        lines.append(f"\nLeCoQA test ∩ STARD dev (n={lecoqa['n']}): character ROUGE-L F1 {lecoqa['rouge_l_char']:.3f}, "
+                     f"jieba-token F1 {lecoqa['token_f1']:.3f}, refused {lecoqa['refused']} ({lecoqa['note']})")
     lat = results.get("latency")
     if lat:
         lines += ["", "| stage | p50 ms | p95 ms | max ms |", "|---|---|---|---|"]
@@ -90,6 +94,11 @@ def page(results: dict[str, Any]) -> str:
     body = [f"<h1>gridworker eval — {html.escape(results['started'])}</h1>",
             f"<p>mode <b>{html.escape(results['mode'])}</b>, retrieval {html.escape(results['retrieval_mode'])}, "
             f"{results['seconds']:.1f} s</p><table><tr><th>metric</th><th>value</th></tr>{head}</table>"]
+    lecoqa = results.get("answers", {}).get("lecoqa")
+    if lecoqa:
+        body.append(f"<p>LeCoQA test ∩ STARD dev (n={lecoqa['n']}): character ROUGE-L F1 "
+                    f"{lecoqa['rouge_l_char']:.3f}, jieba-token F1 {lecoqa['token_f1']:.3f}, "
+                    f"refused {lecoqa['refused']} — {html.escape(lecoqa['note'])}</p>")
     if "retrieval" in results:
         body.append(_bars("Retrieval Recall@5 per category (resident dev)", results["retrieval"]["per_category"]))
     if "answers" in results:

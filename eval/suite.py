@@ -24,7 +24,8 @@ SUITES = ("retrieval", "answers", "emergency", "reports")
 WECHAT_BUDGET_MS = 4500.0
 # The headline metrics: the CI gate and `eval compare` watch these (higher is better unless listed in LOWER).
 HEADLINES = (
-    "retrieval.resident.recall@5", "retrieval.resident.mrr@10", "answers.citation_precision",
+    "retrieval.resident.recall@5", "retrieval.resident.mrr@10", "retrieval.stard_dev.recall@10",
+    "retrieval.stard_dev.mrr@10", "answers.citation_precision",
     "answers.refusal_accuracy", "answers.false_refusal_rate", "answers.false_answer_rate",
     "answers.key_point_coverage", "answers.worker_leakage", "emergency.recall", "emergency.false_alarm_rate",
     "reports.category_accuracy", "reports.location_accuracy", "reports.followup_accuracy",
@@ -233,15 +234,28 @@ def latency(timings: list[dict[str, float]]) -> dict[str, Any]:
     return out
 
 
-def run(service: AnswerService, suites: tuple[str, ...] = SUITES) -> dict[str, Any]:
+def run(
+    service: AnswerService, suites: tuple[str, ...] = SUITES, stard_service: AnswerService | None = None,
+    eval_dir: Path | None = None,
+) -> dict[str, Any]:
+    """The suites on `service` (the knowledge base); STARD and LeCoQA on `stard_service` (an index of the STARD
+    law texts) when it is given."""
     t = time.perf_counter()
     results: dict[str, Any] = {"mode": service.mode, "retrieval_mode": service.retriever.mode,
                                "suites": list(suites), "started": time.strftime("%Y-%m-%dT%H:%M:%S")}
     timings: list[dict[str, float]] = []
     if "retrieval" in suites:
         results["retrieval"] = retrieval(service)
+        if stard_service is not None and eval_dir is not None:
+            from eval.external import stard_retrieval
+
+            results["retrieval"]["stard_dev"] = stard_retrieval(stard_service, eval_dir / "stard")
     if "answers" in suites:
         results["answers"], timings = answers(service)
+        if stard_service is not None and eval_dir is not None:
+            from eval.external import lecoqa
+
+            results["answers"]["lecoqa"] = lecoqa(stard_service, eval_dir / "lecoqa", eval_dir / "stard")
     if "emergency" in suites:
         results["emergency"] = emergency(service)
     if "reports" in suites:

@@ -19,7 +19,7 @@ pytestmark = pytest.mark.integration
 def test_no_headline_metric_falls_below_the_baseline(answers: AnswerService) -> None:
     baseline = json.loads((ROOT / "eval/baseline/results.json").read_text(encoding="utf-8"))
     results = run(answers)
-    assert set(results["headline"]) == set(HEADLINES)
+    assert set(results["headline"]) == {h for h in HEADLINES if ".stard_dev." not in h}  # STARD: `eval run` only
     table, drops = compare(baseline, results, TOLERANCE)
     assert drops == [], table
     assert results["answers"]["worker_leakage"] == 0 and results["emergency"]["recall"] == 1.0
