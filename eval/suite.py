@@ -28,7 +28,8 @@ HEADLINES = (
     "retrieval.stard_dev.mrr@10", "answers.citation_precision",
     "answers.refusal_accuracy", "answers.false_refusal_rate", "answers.false_answer_rate",
     "answers.key_point_coverage", "answers.worker_leakage", "emergency.recall", "emergency.false_alarm_rate",
-    "reports.category_accuracy", "reports.location_accuracy", "reports.followup_accuracy",
+    "reports.category_accuracy", "reports.urgency_accuracy", "reports.location_accuracy",
+    "reports.description_accuracy", "reports.followup_accuracy",
 )
 LOWER = {"answers.false_refusal_rate", "answers.false_answer_rate", "answers.worker_leakage",
          "emergency.false_alarm_rate"}
