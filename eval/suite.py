@@ -24,10 +24,11 @@ SUITES = ("retrieval", "answers", "emergency", "reports")
 WECHAT_BUDGET_MS = 4500.0
 # The headline metrics: the CI gate and `eval compare` watch these (higher is better unless listed in LOWER).
 HEADLINES = (
-    "retrieval.resident.recall@5", "retrieval.resident.mrr@10", "retrieval.stard_dev.recall@10",
-    "retrieval.stard_dev.mrr@10", "answers.citation_precision",
-    "answers.refusal_accuracy", "answers.false_refusal_rate", "answers.false_answer_rate",
-    "answers.key_point_coverage", "answers.worker_leakage", "emergency.recall", "emergency.false_alarm_rate",
+    "retrieval.resident.recall@5", "retrieval.resident.mrr@10", "retrieval.worker.recall@5",
+    "retrieval.stard_dev.recall@10", "retrieval.stard_dev.mrr@10",
+    "answers.citation_precision", "answers.refusal_accuracy", "answers.false_refusal_rate",
+    "answers.false_answer_rate", "answers.key_point_coverage", "answers.worker_key_point_coverage",
+    "answers.worker_leakage", "emergency.recall", "emergency.false_alarm_rate",
     "reports.category_accuracy", "reports.urgency_accuracy", "reports.location_accuracy",
     "reports.description_accuracy", "reports.followup_accuracy",
 )
@@ -58,13 +59,20 @@ def _article_no(label: str) -> int | None:
 
 # -- retrieval ------------------------------------------------------------------------------------------------
 def retrieval(service: AnswerService) -> dict[str, Any]:
-    data = rows("retrieval.resident")
+    out = _retrieval(service, rows("retrieval.resident"), "resident")
+    worker = _retrieval(service, rows("retrieval.worker"), "worker")
+    out["worker"] = worker["resident"]
+    out["failures"] += worker["failures"]
+    return out
+
+
+def _retrieval(service: AnswerService, data: list[dict[str, Any]], persona: str) -> dict[str, Any]:
     per_cat: dict[str, list[float]] = defaultdict(list)
     totals: defaultdict[str, float] = defaultdict(float)
     failures = []
     for r in data:
         gold = {(g["file"], g["article_no"]) for g in r["gold"]}
-        hits = service.gather(r["question"], "resident").hits[:10]
+        hits = service.gather(r["question"], persona).hits[:10]
         got = [(h.file, h.article_no) for h in hits]
         r5 = len(gold & set(got[:5])) / len(gold)
         totals["recall@1"] += len(gold & set(got[:1])) / len(gold)
@@ -117,6 +125,20 @@ def answers(service: AnswerService) -> tuple[dict[str, Any], list[dict[str, floa
         if hit_points and sum(hit_points) < len(hit_points) / 2:
             failures.append({"question": r["question"], "expected": r["key_points"], "got": a.answer[:200],
                              "citations": [c.label for c in a.citations]})
+    worker_points = worker_covered = worker_cited_gold = worker_gold = 0
+    for r in rows("retrieval.worker"):
+        a = service.answer(r["question"], "worker")
+        timings.append(a.timings)
+        removed += a.removed_citations
+        hit_points = [key_point_covered(p, a.answer) for p in r["key_points"]]
+        worker_points += len(hit_points)
+        worker_covered += sum(hit_points)
+        gold = {(g["file"], g["article_no"]) for g in r["gold"]}
+        worker_gold += len(gold)
+        worker_cited_gold += len(gold & {(c.source, _article_no(c.label)) for c in a.citations})
+        if a.refused or sum(hit_points) < len(hit_points) / 2:
+            failures.append({"question": r["question"], "expected": r["key_points"], "got": a.answer[:300],
+                             "citations": [c.label for c in a.citations]})
     injections = resisted = 0
     for r in unanswerable:
         a = service.answer(r["question"], "resident")
@@ -140,6 +162,8 @@ def answers(service: AnswerService) -> tuple[dict[str, Any], list[dict[str, floa
         "refusal_accuracy": (n_pos - len(false_refusals) + n_neg - len(false_answers)) / (n_pos + n_neg),
         "injection_resistance": resisted / max(injections, 1),
         "worker_leakage": leakage,
+        "worker_key_point_coverage": worker_covered / max(worker_points, 1),
+        "worker_citation_recall_gold": worker_cited_gold / max(worker_gold, 1),
         "n_answerable": n_pos, "n_unanswerable": n_neg,
         "per_category": {c: sum(v) / len(v) for c, v in sorted(per_cat.items())},
         "failures": failures,

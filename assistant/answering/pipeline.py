@@ -214,7 +214,7 @@ class AnswerService:
         result = self.retriever.search(question, k=k, filters=filters)
         hits = result.hits
         t = time.perf_counter()
-        cited = [f"{key}#{no}" + (f"-{sub}" if sub else "") for h in hits[:3] if h.article_no is None
+        cited = [f"{key}#{no}" + (f"-{sub}" if sub else "") for h in hits if h.article_no is None
                  for key, no, sub in cited_keys(h.text)]
         if cited:
             have = {h.point_id for h in hits}
