@@ -36,9 +36,15 @@ LOWER = {"answers.false_refusal_rate", "answers.false_answer_rate", "answers.wor
          "emergency.false_alarm_rate"}
 
 
-def rows(name: str, split: str = "dev") -> list[dict[str, Any]]:
-    path = DATA / f"{name}.{split}.jsonl"
-    return [json.loads(x) for x in path.read_text(encoding="utf-8").splitlines() if x.strip()]
+def rows(name: str, splits: tuple[str, ...] = ("dev", "test")) -> list[dict[str, Any]]:
+    """A dataset's cases from the given splits (the files that exist). Tuning tools read dev only; the eval reads
+    both, and reports each case's split in its failures."""
+    out: list[dict[str, Any]] = []
+    for split in splits:
+        path = DATA / f"{name}.{split}.jsonl"
+        if path.exists():
+            out += [json.loads(x) for x in path.read_text(encoding="utf-8").splitlines() if x.strip()]
+    return out
 
 
 def _bigrams(text: str) -> set[str]:

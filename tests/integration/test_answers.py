@@ -10,8 +10,8 @@ from assistant.answering.pipeline import AnswerService
 from tests.conftest import ROOT
 
 pytestmark = pytest.mark.integration
-DEV_FILE = ROOT / "eval/data/retrieval.resident.dev.jsonl"
-RESIDENT_DEV = [json.loads(x) for x in DEV_FILE.read_text("utf-8").splitlines()]
+RESIDENT_DEV = [json.loads(x) for split in ("dev", "test")
+                for x in (ROOT / f"eval/data/retrieval.resident.{split}.jsonl").read_text("utf-8").splitlines()]
 
 
 def test_dibao_resident_and_worker_get_different_cited_answers(answers: AnswerService) -> None:
