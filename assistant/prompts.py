@@ -15,7 +15,7 @@ from typing import Any
 from assistant.errors import ConfigError
 
 DEFAULT_DIR = Path(__file__).resolve().parent.parent / "prompts"
-_TEMPLATES = ("resident.system", "worker.system", "evidence", "condense", "report_extract")
+_TEMPLATES = ("resident.system", "worker.system", "evidence", "condense", "report_extract", "judge_faithfulness")
 
 
 @dataclass(frozen=True, slots=True)

@@ -104,8 +104,10 @@ def answers(service: AnswerService) -> tuple[dict[str, Any], list[dict[str, floa
     shown = verified = 0
     false_refusals, false_answers, failures = [], [], []
     per_cat: dict[str, list[float]] = defaultdict(list)
+    answered: list[Any] = []
     for r in answerable:
         a = service.answer(r["question"], "resident")
+        answered.append(a)
         timings.append(a.timings)
         removed += a.removed_citations
         leakage += sum(c.audience != "public" for c in a.citations)
@@ -174,6 +176,10 @@ def answers(service: AnswerService) -> tuple[dict[str, Any], list[dict[str, floa
         "per_category": {c: sum(v) / len(v) for c, v in sorted(per_cat.items())},
         "failures": failures,
     }
+    if service.chat is not None:  # optional, model-judged, labelled as such
+        from eval.judge import faithfulness
+
+        out["faithfulness_model_judged"] = faithfulness(service.chat, service.prompts, answered)
     return out, timings
 
 

@@ -56,3 +56,19 @@ def test_model_down_uses_rules() -> None:
     down = OpenAICompatChat("http://127.0.0.1:9/v1", "x", max_retries=0)
     d = extract_llm(down, PROMPT, "楼道里好大一股煤气味", ReportDraft())
     assert d.category == "gas_safety" and d.urgency == "emergency"
+
+
+def test_llm_judge_faithfulness_is_labelled_model_judged(chat: OpenAICompatChat, script: Script) -> None:
+    from assistant.domain import Answer, Citation
+    from eval.judge import faithfulness
+
+    cite = Citation("《某条例》第一条", "某条例", "第一条", "第一条 路灯由城市管理部门维护。", "x.md", "c11",
+                    "public", "p1")
+    a = Answer(question="路灯谁管", answer="路灯由城市管理部门维护。还会免费送花。", persona="resident", mode="llm",
+               citations=[cite])
+    script.replies = ['{"sentences": 2, "supported": 1, "unsupported": ["还会免费送花。"]}']
+    out = faithfulness(chat, Prompts.load(), [a])
+    assert out["score"] == 0.5 and out["judged"] == 1 and "model-judged" in out["note"]
+    assert "路灯由城市管理部门维护" in script.requests[0]["messages"][0]["content"]
+    script.replies = ["不是 JSON"]
+    assert faithfulness(chat, Prompts.load(), [a])["score"] is None

@@ -1,0 +1,38 @@
+"""The team's eval datasets keep their promises: sizes, coverage, gold articles that exist, 2–4 key points."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+
+import pytest
+
+from eval.suite import rows
+from tests.conftest import ROOT
+
+pytestmark = pytest.mark.unit
+
+
+def test_answerable_questions_cover_every_category(shared_corpus) -> None:  # type: ignore[no-untyped-def]
+    from assistant.numerals import int_to_cn
+
+    data = rows("retrieval.resident") + rows("retrieval.worker")
+    assert len(data) >= 150
+    taxonomy = [c["id"] for c in json.loads((ROOT / "corpus/taxonomy.json").read_text("utf-8"))["categories"]]
+    per_category = Counter(r["category"] for r in data)
+    assert all(per_category[c] >= 3 for c in taxonomy), [c for c in taxonomy if per_category[c] < 3]
+    voices = Counter(r.get("voice", "resident") for r in data)
+    assert 0.5 <= voices["resident"] / len(data) <= 0.7
+    for r in data:
+        assert 2 <= len(r["key_points"]) <= 4, r["id"]
+        for g in r["gold"]:
+            text = (shared_corpus / g["file"]).read_text(encoding="utf-8")
+            assert f"\n第{int_to_cn(g['article_no'])}条" in text, g  # the gold article exists
+
+
+def test_the_other_sets_meet_their_sizes() -> None:
+    assert len(rows("unanswerable")) >= 40
+    assert len(rows("reports")) >= 50 and len(rows("emergency")) >= 30
+    ids = [r["id"] for name in ("retrieval.resident", "retrieval.worker", "unanswerable", "reports", "emergency")
+           for r in rows(name)]
+    assert len(ids) == len(set(ids))
