@@ -49,7 +49,7 @@ NONE_YET = "您还没有上报过问题。需要上报请回复“我要上报�
 
 @dataclass(slots=True)
 class Flow:
-    state: str = "idle"  # idle | drafting | confirming
+    state: str = "idle"  # idle | drafting | confirming | modifying
     draft: dict[str, Any] | None = None
     key: str = ""
     last_problem: str = ""
@@ -134,11 +134,11 @@ class ReportDesk:
             if CONFIRM.match(t):
                 return self._submit(openid, flow, draft)
             if MODIFY.match(t):
-                flow.state = "drafting"
+                flow.state = "modifying"  # the next message corrects the draft: what it names replaces
                 self.save(openid, flow)
                 return MODIFY_PROMPT
         asked_location = flow.state == "drafting" and "location" in draft.missing() and bool(draft.description)
-        updated = self._extract(text, draft, replace=flow.state == "confirming")
+        updated = self._extract(text, draft, replace=flow.state in ("confirming", "modifying"))
         if asked_location and not updated.location.is_set() and len(t) >= 2:
             updated.location = Location(text=t[:200])  # we asked where: the answer is the place, however vague
         return self._next(openid, flow, updated)
@@ -189,7 +189,7 @@ class ReportDesk:
                 draft.category = fresh.category
             if fresh.urgency != "routine":
                 draft.urgency = fresh.urgency
-            if fresh.description and not fresh.location.is_set():
+            if fresh.description and not fresh.location.is_set() and not MODIFY.match(fresh.description):
                 draft.description = fresh.description
             return draft
         if self.chat is not None and self.extract_prompt:
