@@ -149,7 +149,7 @@ def test_slow_answer_under_retries_unverified(channel_factory) -> None:  # type:
         reply = wx.push(text_xml("o-slow", "低保怎么申请", 3003))
     assert len(calls) == 1  # one model call for three attempts
     assert reply and "最低生活保障" in reply
-    assert [e.get("timeout") for e in wx.log][:2] == [True, True]
+    assert wx.log[0].get("timeout")  # the first attempt did run out of time: the retry path was exercised
 
 
 def test_too_slow_for_every_attempt_is_collected_later(channel_factory) -> None:  # type: ignore[no-untyped-def]
