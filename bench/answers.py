@@ -19,10 +19,11 @@ from pathlib import Path
 
 from assistant import wiring
 from assistant.answering import scope
+from assistant.answering.citations import article_number
 from assistant.answering.pipeline import AnswerService
 from assistant.domain import Answer
 from bench.common import PROJECT_CORPUS, ingest_folders, percentile, temp_settings
-from eval.suite import _article_no, key_point_covered
+from eval.suite import key_point_covered
 
 DATA = Path(__file__).resolve().parent.parent / "eval" / "data"
 
@@ -101,7 +102,7 @@ def main() -> None:
         if a.refused:
             continue
         gold = {(g["file"], g["article_no"]) for g in r["gold"]}
-        cited = {(c.source, _article_no(c.label)) for c in a.citations}
+        cited = {(c.source, article_number(c.label)) for c in a.citations}
         cited_total += len(cited)
         cited_gold += len(cited & gold)
         gold_total += len(gold)

@@ -13,17 +13,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
-import socket
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import httpx
 
 from assistant.api.security import hash_key
-from bench.common import PROJECT_CORPUS, ingest_folders, percentile, temp_settings
+from bench.common import PROJECT_CORPUS, gridworker_server, ingest_folders, percentile, temp_settings
 
 DATA = Path(__file__).resolve().parent.parent / "eval" / "data"
 KEY = "gw_bench_key"
@@ -35,11 +31,6 @@ def questions() -> list[tuple[str, str]]:
     out += [(r["question"], "worker") for r in rows[::3]]
     return out
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 async def load(url: str, make: list[tuple[str, str, dict | None]], concurrency: int) -> tuple[float, list[float], int]:
@@ -78,25 +69,9 @@ def main() -> None:
     comp.close()
     print(f"index: {points} points in {seconds:.1f} s at {settings.index_dir}")
 
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    env = {**os.environ, "GRIDWORKER_API__KEY_HASHES": json.dumps([hash_key(KEY)]),
+    env = {"GRIDWORKER_API__KEY_HASHES": json.dumps([hash_key(KEY)]),
            "GRIDWORKER_API__RATE_PER_MINUTE": "100000000", "GRIDWORKER_API__RATE_BURST": "100000000"}
-    server = subprocess.Popen(
-        [sys.executable, "-m", "assistant", "serve", "--index", str(settings.index_dir), "--port", str(port)],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if server.poll() is not None or time.monotonic() > deadline:
-                raise SystemExit("the server did not start")
-            time.sleep(0.3)
+    with gridworker_server(settings.index_dir, env) as url:
         qs = questions()
         asks = [("POST", "/v1/ask", {"question": q, "persona": p}) for q, p in qs]
         for _ in range(2):  # warm-up
@@ -131,9 +106,6 @@ def main() -> None:
             base = base or rps
             print(f"  {name:30s} {rps:7.1f} req/s  ({rps / base:.2f}× healthz)  p50 {percentile(lat, 50):6.1f} ms"
                   f"  p99 {percentile(lat, 99):6.1f} ms  errors {errors}")
-    finally:
-        server.terminate()
-        server.wait(timeout=20)
 
 
 if __name__ == "__main__":

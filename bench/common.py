@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import os
+import socket
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
+import httpx
 import psutil
 
 from assistant import wiring
@@ -72,3 +78,32 @@ def ingest_folders(settings: Settings, roots: list[Path]) -> tuple[wiring.Compon
 
 
 PROJECT_CORPUS = Path(__file__).resolve().parent.parent / "corpus"
+
+
+@contextmanager
+def gridworker_server(index_dir: Path, env: dict[str, str], workers: int = 1) -> Iterator[str]:
+    """A real `gridworker serve` subprocess on a free loopback port, ready (readyz 200); yields its URL."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = int(s.getsockname()[1])
+    url = f"http://127.0.0.1:{port}"
+    server = subprocess.Popen(
+        [sys.executable, "-m", "assistant", "serve", "--index", str(index_dir), "--port", str(port),
+         "--workers", str(workers)],
+        env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if server.poll() is not None or time.monotonic() > deadline:
+                raise SystemExit("the server did not start")
+            time.sleep(0.3)
+        yield url
+    finally:
+        server.terminate()
+        server.wait(timeout=20)

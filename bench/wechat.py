@@ -15,18 +15,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import random
-import subprocess
-import sys
 import time
 from pathlib import Path
 from urllib.parse import urlencode
 
 import httpx
 
-from bench.api import free_port
-from bench.common import PROJECT_CORPUS, ingest_folders, percentile, temp_settings
+from bench.common import PROJECT_CORPUS, gridworker_server, ingest_folders, percentile, temp_settings
 from tests.wechat_fake import FakeWeChat, text_xml
 
 DATA = Path(__file__).resolve().parent.parent / "eval" / "data"
@@ -106,31 +102,11 @@ def main() -> None:
     comp, seconds = ingest_folders(settings, [PROJECT_CORPUS, settings.corpus_dir])
     comp.close()
     print(f"index ready in {seconds:.1f} s at {settings.index_dir}")
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    env = {**os.environ, "GRIDWORKER_WECHAT__TOKEN": TOKEN, "GRIDWORKER_WECHAT__RATE_PER_MINUTE": "1000",
+    env = {"GRIDWORKER_WECHAT__TOKEN": TOKEN, "GRIDWORKER_WECHAT__RATE_PER_MINUTE": "1000",
            "GRIDWORKER_WECHAT__RATE_BURST": "1000", "GRIDWORKER_API__KEY_HASHES": json.dumps(["0" * 64])}
-    server = subprocess.Popen(
-        [sys.executable, "-m", "assistant", "serve", "--index", str(settings.index_dir), "--port", str(port),
-         "--workers", str(args.workers)],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if server.poll() is not None or time.monotonic() > deadline:
-                raise SystemExit("the server did not start")
-            time.sleep(0.3)
+    with gridworker_server(settings.index_dir, env, args.workers) as url:
         print(f"server: gridworker serve --workers {args.workers}")
         asyncio.run(run(url, args.residents, args.messages, tuple(args.think)))
-    finally:
-        server.terminate()
-        server.wait(timeout=20)
 
 
 if __name__ == "__main__":

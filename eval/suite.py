@@ -16,7 +16,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from assistant.answering.citations import CITATION, _number
+from assistant.answering.citations import article_number
 from assistant.answering.pipeline import AnswerService
 
 DATA = Path(__file__).resolve().parent / "data"
@@ -56,11 +56,6 @@ def key_point_covered(point: str, answer: str) -> bool:
     """A key point counts when half of its character bigrams appear in the answer (overlap, not a judge)."""
     want = _bigrams(point)
     return bool(want) and len(want & _bigrams(answer)) / len(want) >= 0.5
-
-
-def _article_no(label: str) -> int | None:
-    m = CITATION.search(label)
-    return _number(m.group("no")) if m else None
 
 
 # -- retrieval ------------------------------------------------------------------------------------------------
@@ -121,7 +116,7 @@ def answers(service: AnswerService) -> tuple[dict[str, Any], list[dict[str, floa
                              "citations": []})
             continue
         gold = {(g["file"], g["article_no"]) for g in r["gold"]}
-        got = {(c.source, _article_no(c.label)) for c in a.citations}
+        got = {(c.source, article_number(c.label)) for c in a.citations}
         cited += len(got)
         cited_gold += len(got & gold)
         gold_total += len(gold)
@@ -143,7 +138,7 @@ def answers(service: AnswerService) -> tuple[dict[str, Any], list[dict[str, floa
         worker_covered += sum(hit_points)
         gold = {(g["file"], g["article_no"]) for g in r["gold"]}
         worker_gold += len(gold)
-        worker_cited_gold += len(gold & {(c.source, _article_no(c.label)) for c in a.citations})
+        worker_cited_gold += len(gold & {(c.source, article_number(c.label)) for c in a.citations})
         if a.refused or sum(hit_points) < len(hit_points) / 2:
             failures.append({"question": r["question"], "expected": r["key_points"], "got": a.answer[:300],
                              "citations": [c.label for c in a.citations]})

@@ -42,6 +42,12 @@ def _number(text: str | None) -> int | None:
     return int(text) if text.isdigit() else cn_to_int(text)
 
 
+def article_number(label: str) -> int | None:
+    """The article number a citation label names (《…》第十二条 → 12), None for a guide or no citation."""
+    m = CITATION.search(label)
+    return _number(m.group("no")) if m else None
+
+
 def _article_of(hit: Hit) -> str:
     label = hit.label
     return label[label.index("》") + 1 :].strip() if "》" in label else label

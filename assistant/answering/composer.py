@@ -124,9 +124,7 @@ class Composer:
         # when it, or its article, speaks of the topic: an intent word alone does not make a sentence relevant.
         asks = [INTENTS[name][0] for name in INTENTS]
         topic = [t for t, w in weights.items() if w >= 1.0 and not any(rx.fullmatch(t) or rx.search(t) for rx in asks)]
-        votes: dict[str, float] = {}
-        for rank, hit in enumerate(evidence[:5]):
-            votes[hit.category] = votes.get(hit.category, 0.0) + 1.0 / (rank + 1)
+        votes = category_votes(evidence)
         main = max(votes, key=lambda c: votes[c]) if votes else ""
         out = []
         for rank, hit in enumerate(evidence):
@@ -183,9 +181,7 @@ class Composer:
 
     def next_step(self, evidence: list[Hit]) -> str:
         """The next step of the category the top articles mostly belong to (rank-weighted vote)."""
-        votes: dict[str, float] = {}
-        for rank, hit in enumerate(evidence[:5]):
-            votes[hit.category] = votes.get(hit.category, 0.0) + 1.0 / (rank + 1)
+        votes = category_votes(evidence)
         for category in sorted(votes, key=lambda c: -votes[c]):
             step = self.next_steps.get(category)
             if step:
@@ -223,6 +219,14 @@ class Composer:
                 else:
                     out.append(f"{i}. {text[:-1]}（{s.hit.label}）{text[-1]}")
         return "\n".join(out)
+
+
+def category_votes(hits: list[Hit], depth: int = 5) -> dict[str, float]:
+    """Rank-weighted votes of the top articles for their categories: the question's likely topic."""
+    votes: dict[str, float] = {}
+    for rank, hit in enumerate(hits[:depth]):
+        votes[hit.category] = votes.get(hit.category, 0.0) + 1.0 / (rank + 1)
+    return votes
 
 
 WORKER_SECTIONS = ("条件", "流程", "时限", "责任部门", "罚则", "要点")

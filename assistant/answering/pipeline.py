@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 
 from assistant.answering import scope
 from assistant.answering.citations import cited_keys, verify
-from assistant.answering.composer import GENERIC, Composer, split_sentences
+from assistant.answering.composer import GENERIC, Composer, category_votes, split_sentences
 from assistant.answering.conversation import Conversations, ConversationStore, Turn, condense_rules
 from assistant.answering.emergency import Detection, EmergencyDetector
 from assistant.domain import PERSONAS, Answer, Hit, SearchFilters
@@ -351,9 +351,7 @@ class AnswerService:
 
 
 def topic_share(hits: list[Hit], depth: int = 5) -> float:
-    votes: dict[str, float] = {}
-    for rank, hit in enumerate(hits[:depth]):
-        votes[hit.category] = votes.get(hit.category, 0.0) + 1.0 / (rank + 1)
+    votes = category_votes(hits, depth)
     return max(votes.values()) / sum(votes.values()) if votes else 0.0
 
 
