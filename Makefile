@@ -45,7 +45,7 @@ eval: $(STAMP)
 	$(BIN)/gridworker eval run --out data/eval/latest
 	$(BIN)/gridworker eval compare eval/baseline data/eval/latest
 
-# Rebuilds assistant/retrieval/data/learned.json from STARD train (about 35 s).
+# Rebuilds assistant/retrieval/data/learned.json from STARD train (about 3 minutes).
 learn: $(STAMP)
 	$(BIN)/gridworker learn
 

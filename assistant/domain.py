@@ -26,7 +26,7 @@ def article_key(title: str, no: int | None, sub: int | None = None) -> str | Non
 # final hits only, which keeps a deep first stage cheap.
 RANKING_FIELDS = [
     "doc_id", "kind", "label", "title", "category", "level", "audience", "article_key", "article_no", "article_sub",
-    "file", "effective_date", "part",
+    "file", "effective_date", "part", "chapter", "section",
 ]
 
 Audience = Literal["public", "worker"]

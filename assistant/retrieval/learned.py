@@ -4,8 +4,10 @@ It holds, per article seen in training (keyed by normalised law title + article 
 - a *profile* of the words lay people used when that article was the answer (a resident-voice field the
   article itself does not contain), searchable through a small inverted index;
 - a citation *prior* per article and per law (how often people need it);
-plus term *associations* (a lay word → statutory words that co-occur with it in gold articles) and the
-reranker's feature weights. `gridworker learn` rebuilds it from the train split; nothing from dev or test.
+plus term *associations* (a lay word → statutory words that co-occur with it in gold articles), the same
+lay-word profiles one level up — per *chapter* (law | chapter | section) of the gold articles, which reaches the
+articles next to the ones training happened to cite — and the reranker's feature weights. `gridworker learn`
+rebuilds it from the train split; nothing from dev or test.
 """
 
 from __future__ import annotations
@@ -21,6 +23,39 @@ from pathlib import Path
 DEFAULT_PATH = Path(str(resources.files("assistant.retrieval") / "data" / "learned.json"))
 
 
+class ProfileIndex:
+    """Lay-word profiles (key → word counts) behind a small inverted index, scored BM25-like."""
+
+    def __init__(self, profiles: dict[str, dict[str, int]]) -> None:
+        self.postings: dict[str, list[tuple[str, int]]] = {}
+        df: Counter[str] = Counter()
+        for key, terms in profiles.items():
+            for term, count in terms.items():
+                self.postings.setdefault(term, []).append((key, count))
+                df[term] += 1
+        n = max(len(profiles), 1)
+        self.idf = {t: math.log(1 + (n - d + 0.5) / (d + 0.5)) for t, d in df.items()}
+
+    def match(self, terms: Iterable[str], own: Counter[str], held: frozenset[str]) -> dict[str, float]:
+        """Profile scores of the terms; `own` words are taken out of the `held` profiles first (held-out scoring)."""
+        scores: dict[str, float] = {}
+        for term in sorted(set(terms)):  # a fixed order: float sums, hence ties, are the same in every process
+            idf = self.idf.get(term)
+            if idf is None:
+                continue
+            for key, count in self.postings[term]:
+                if key in held:
+                    count -= own.get(term, 0)
+                    if count <= 0:
+                        continue
+                scores[key] = scores.get(key, 0.0) + idf * count / (count + 1.0)
+        return scores
+
+    def coverage(self, terms: Iterable[str]) -> float:
+        """The most a profile can score for these terms: scores divided by it lie in [0, 1)."""
+        return sum(self.idf.get(t, 0.0) for t in sorted(set(terms)))
+
+
 @dataclass(slots=True)
 class LearnedModel:
     profiles: dict[str, dict[str, int]]
@@ -30,17 +65,16 @@ class LearnedModel:
     weights: dict[str, float]
     cocite: dict[str, dict[str, int]] = field(default_factory=dict)  # articles cited together in training
     meta: dict[str, object] = field(default_factory=dict)
-    _postings: dict[str, list[tuple[str, int]]] = field(default_factory=dict, init=False, repr=False)
-    _idf: dict[str, float] = field(default_factory=dict, init=False, repr=False)
+    chapter_profiles: dict[str, dict[str, int]] = field(default_factory=dict)  # chapter key → lay words
+    article_chapter: dict[str, str] = field(default_factory=dict)  # gold article key → its chapter key
+    _articles: ProfileIndex = field(init=False, repr=False)
+    _chapters: ProfileIndex = field(init=False, repr=False)
+    _log_prior: dict[str, float] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        df: Counter[str] = Counter()
-        for key, terms in self.profiles.items():
-            for term, count in terms.items():
-                self._postings.setdefault(term, []).append((key, count))
-                df[term] += 1
-        n = max(len(self.profiles), 1)
-        self._idf = {t: math.log(1 + (n - d + 0.5) / (d + 0.5)) for t, d in df.items()}
+        self._articles = ProfileIndex(self.profiles)
+        self._chapters = ProfileIndex(self.chapter_profiles)
+        self._log_prior = {k: math.log1p(n) for k, n in self.article_prior.items()}
 
     @classmethod
     def load(cls, path: Path = DEFAULT_PATH) -> LearnedModel:
@@ -53,6 +87,8 @@ class LearnedModel:
             weights=data["weights"],
             cocite=data.get("cocite", {}),
             meta=data.get("meta", {}),
+            chapter_profiles=data.get("chapter_profiles", {}),
+            article_chapter=data.get("article_chapter", {}),
         )
 
     def save(self, path: Path) -> None:
@@ -64,6 +100,8 @@ class LearnedModel:
             "assoc": {k: [[t, round(w, 4)] for t, w in v] for k, v in sorted(self.assoc.items())},
             "profiles": {k: dict(sorted(v.items())) for k, v in sorted(self.profiles.items())},
             "cocite": {k: dict(sorted(v.items())) for k, v in sorted(self.cocite.items())},
+            "chapter_profiles": {k: dict(sorted(v.items())) for k, v in sorted(self.chapter_profiles.items())},
+            "article_chapter": dict(sorted(self.article_chapter.items())),
         }
         path.write_text(json.dumps(data, ensure_ascii=False, separators=(",", ":"), indent=None) + "\n",
                         encoding="utf-8")
@@ -77,29 +115,32 @@ class LearnedModel:
     ) -> dict[str, float]:
         """Articles whose lay-word profile matches the query (BM25-like). `held_out` removes one training
         question's own words from its gold articles, so training features look like unseen questions."""
-        scores: dict[str, float] = {}
         own, gold = held_out if held_out is not None else (Counter(), frozenset())
-        for term in set(terms):
-            idf = self._idf.get(term)
-            if idf is None:
-                continue
-            for key, count in self._postings[term]:
-                if key in gold:
-                    count -= own.get(term, 0)
-                    if count <= 0:
-                        continue
-                scores[key] = scores.get(key, 0.0) + idf * count / (count + 1.0)
-        return dict(sorted(scores.items(), key=lambda kv: -kv[1])[:limit])
+        scores = self._articles.match(terms, own, gold)
+        return dict(sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))[:limit])
 
     def coverage(self, terms: Iterable[str]) -> float:
         """The most a profile match can score for these terms: memory scores divided by it lie in [0, 1)."""
-        return sum(self._idf.get(t, 0.0) for t in set(terms))
+        return self._articles.coverage(terms)
+
+    def chapter_memory(
+        self, terms: Iterable[str], held_out: tuple[Counter[str], frozenset[str]] | None = None
+    ) -> dict[str, float]:
+        """Chapters whose lay-word profile matches the query, calibrated to [0, 1) by the query's coverage.
+        `held_out` (own words, gold article keys) takes the question out of its gold articles' chapters."""
+        terms = list(terms)
+        own, gold = held_out if held_out is not None else (Counter(), frozenset())
+        held = frozenset(c for k in gold if (c := self.article_chapter.get(k)) is not None)
+        scale = self._chapters.coverage(terms) or 1.0
+        return {k: v / scale for k, v in self._chapters.match(terms, own, held).items()}
 
     def article_prior_of(self, key: object, held_out: frozenset[str] = frozenset()) -> float:
         """log(1 + training citations of the article), a held-out question's own citation removed."""
         if not isinstance(key, str):
             return 0.0
-        n = self.article_prior.get(key, 0) - (1 if key in held_out else 0)
+        if key not in held_out:
+            return self._log_prior.get(key, 0.0)
+        n = self.article_prior.get(key, 0) - 1
         return math.log1p(max(n, 0))
 
     def law_prior_of(self, law: str, held_out: frozenset[str] = frozenset()) -> float:

@@ -1,11 +1,12 @@
 """Second stage: a linear reranker over first-stage candidates, with weights learned on STARD train.
 
 Every feature is cheap and needs no model weights: the first-stage score and rank, the lay-word profile match
-and citation priors of the learned artefact, co-citation and neighbouring articles of the top hits, whether the
-question names the law, and a soft category routing (the share of the first stage's score mass that falls in the
-candidate's category: a boost, never a filter). The features learned from training data are scaled by how much
-of the question's first-stage territory the training covered, so a question about a law STARD never cites
-(most Chongqing regulations) is ranked by its own words rather than by another domain's priors.
+(per article, summed per law, and per chapter) and citation priors of the learned artefact, co-citation and
+neighbouring articles of the top hits, whether the question names the law, whether its words are in the
+candidate's chapter and section headings, and soft routing (the share of the first stage's score mass that falls
+in the candidate's category, and in its chapter: boosts, never filters). The features learned from training data
+are scaled by how much of the question's first-stage territory the training covered, so a question about a law
+STARD never cites (most Chongqing regulations) is ranked by its own words rather than by another domain's priors.
 """
 
 from __future__ import annotations
@@ -22,16 +23,28 @@ from assistant.retrieval.learned import LearnedModel
 
 FEATURES = (
     "sparse", "sparse_rr", "memory", "memory_rr", "article_prior", "law_prior", "title_match", "category",
-    "cocite", "neighbour",
+    "cocite", "neighbour", "law_memory", "heading", "chapter_memory", "chapter_routing",
 )
 # Features that come from the training data; they are scaled by how familiar the question's territory is.
-LEARNED = ("memory", "memory_rr", "article_prior", "law_prior", "cocite", "neighbour")
+LEARNED = ("memory", "memory_rr", "article_prior", "law_prior", "cocite", "neighbour", "law_memory", "chapter_memory")
 LEARNED_COLUMNS = [FEATURES.index(f) for f in LEARNED]
 SEEDS_SPARSE = 10  # the first stage's top articles …
 SEEDS_MEMORY = 5  # … and the profiles' top articles seed the co-citation and neighbour candidates
 NEIGHBOURS = (-2, -1, 1, 2)
 _LAW_SUFFIX = re.compile(r"(法|条例|规定|办法|解释|细则|决定)$")
 ROUTING_DEPTH = 20
+CHAPTER_ROUTING_DEPTH = 50
+_CHAPTER_NO = re.compile(r"^第[零一二三四五六七八九十百千0-9]+[编章节]\s*")
+
+
+def chapter_key(payload: dict[str, Any]) -> str:
+    """law | chapter | section of a chunk: the unit of chapter profiles and chapter routing."""
+    return f"{law_key(str(payload.get('title') or ''))}|{payload.get('chapter') or ''}|{payload.get('section') or ''}"
+
+
+def heading_text(payload: dict[str, Any]) -> str:
+    """The words of a chunk's chapter and section headings, numbering dropped (第五章 离婚 → 离婚)."""
+    return " ".join(_CHAPTER_NO.sub("", str(h)) for h in (payload.get("chapter"), payload.get("section")) if h)
 
 
 @dataclass(slots=True)
@@ -44,6 +57,9 @@ class Candidate:
     memory_rank: int | None = None
     cocite: float = 0.0
     neighbour: float = 0.0
+    chapter_memory: float = 0.0
+    chapter: str = ""  # chapter_key(payload), filled in from the catalog
+    headings: frozenset[str] = frozenset()  # content words of its chapter and section headings
 
 
 def _title_match(title: str, query: str) -> float:
@@ -57,13 +73,24 @@ def _title_match(title: str, query: str) -> float:
     return sum(1 for g in grams if g in query) / len(grams) * 0.5
 
 
+def _share(labels: list[str], mass: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Per row: the share of the masked mass that falls on the row's label."""
+    total: Counter[str] = Counter()
+    for i in np.flatnonzero(mask):
+        total[labels[i]] += mass[i]
+    whole = sum(total.values()) or 1.0
+    return np.array([total[label] / whole for label in labels])
+
+
 def featurise(
     candidates: list[Candidate],
     query: str,
     model: LearnedModel | None,
     held_out: frozenset[str] = frozenset(),
+    terms: list[str] | None = None,
 ) -> np.ndarray:
-    """The candidates' feature matrix (rows in candidate order, columns in FEATURES order)."""
+    """The candidates' feature matrix (rows in candidate order, columns in FEATURES order). `terms` are the
+    question's tokens (for the heading match)."""
     n = len(candidates)
     sparse = np.fromiter((c.sparse for c in candidates), float, n)
     sparse_rank = np.fromiter((-1 if c.sparse_rank is None else c.sparse_rank for c in candidates), float, n)
@@ -72,10 +99,6 @@ def featurise(
     titles = [c.payload["title"] for c in candidates]
     cats = [c.payload.get("category", "") for c in candidates]
     routed = (sparse_rank >= 0) & (sparse_rank < ROUTING_DEPTH)
-    mass: Counter[str] = Counter()
-    for i in np.flatnonzero(routed):
-        mass[cats[i]] += sparse[i]
-    total = sum(mass.values()) or 1.0
     per_title: dict[str, tuple[float, float]] = {}  # title → (law prior, title match)
     for title in set(titles):
         law_prior = model.law_prior_of(law_key(title), held_out) if model else 0.0
@@ -93,9 +116,16 @@ def featurise(
         x[:, 4] = [model.article_prior_of(c.payload.get("article_key"), held_out) for c in candidates]
     x[:, 5] = [per_title[t][0] for t in titles]
     x[:, 6] = [per_title[t][1] for t in titles]
-    x[:, 7] = [mass[c] / total for c in cats]
+    x[:, 7] = _share(cats, sparse, routed)
     x[:, 8] = [c.cocite for c in candidates]
     x[:, 9] = [c.neighbour for c in candidates]
+    laws = {t: law_key(t) for t in per_title}
+    x[:, 10] = _share([laws[t] for t in titles], memory, memory > 0)
+    words = {t for t in terms or () if len(t) > 1}
+    x[:, 11] = [len(words & c.headings) / len(words) for c in candidates] if words else 0.0
+    x[:, 12] = [c.chapter_memory for c in candidates]
+    chapters = [c.chapter or chapter_key(c.payload) for c in candidates]
+    x[:, 13] = _share(chapters, sparse, (sparse_rank >= 0) & (sparse_rank < CHAPTER_ROUTING_DEPTH))
     x[:, LEARNED_COLUMNS] *= confidence
     return x
 
@@ -114,7 +144,7 @@ def seeds(candidates: list[Candidate]) -> list[tuple[str, float]]:
             strength = max(strength, 1.0 / (c.memory_rank + 1))
         if strength:
             out[key] = max(out.get(key, 0.0), strength)
-    return sorted(out.items(), key=lambda kv: -kv[1])
+    return sorted(out.items(), key=lambda kv: (-kv[1], kv[0]))
 
 
 def graph_scores(

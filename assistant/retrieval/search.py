@@ -2,16 +2,17 @@
 
 question → normalised, expanded sparse vector (lexicon + learned associations), plus a dense vector when an
 embedder is configured → Qdrant (first stage, RRF-fused when hybrid) → candidates from the learned lay-word
-profiles → linear rerank (learned weights) → hits collapsed to one per article. Each stage is optional and
-timed; the timings come back with the result.
+profiles and co-citations → linear rerank (learned weights) → hits collapsed to one per article. Each stage is
+optional and timed; the timings come back with the result.
 """
 
 from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 import numpy as np
 
@@ -106,7 +107,8 @@ class Retriever:
 
         ordered = self._candidates(query, terms, raw, filters, held_out, timings)
         t5 = time.perf_counter()
-        scores = rerank.score(rerank.featurise(ordered, query, learned, held_out or frozenset()), learned.weights)
+        x = rerank.featurise(ordered, query, learned, held_out or frozenset(), terms)
+        scores = rerank.score(x, learned.weights)
         ranked = (IndexHit(ordered[i].point_id, float(scores[i]), ordered[i].payload) for i in np.argsort(-scores))
         # A few spare articles: a point deleted since the catalog was read has no payload and drops out.
         top = collapse_ids(ranked, k + 5)
@@ -162,7 +164,7 @@ class Retriever:
     def _catalog(self, refresh: bool = False) -> _Catalog:
         """Ranking fields of every point, held in memory: candidates need no payload round trips."""
         if self._cat is None or refresh:
-            self._cat = _Catalog.build(self.index.scan(RANKING_FIELDS))
+            self._cat = _Catalog.build(self.index.scan(RANKING_FIELDS), self.encoder.query_terms)
         return self._cat
 
     def _candidates(
@@ -182,15 +184,13 @@ class Retriever:
             loaded, cat = False, self._catalog(refresh=True)  # the index changed since the catalog was read
         if not loaded:  # once per process (and after ingests): a long-lived server pays it at start-up
             timings["catalog_load"] = (time.perf_counter() - t_cat) * 1000
-        candidates = {
-            h.point_id: rerank.Candidate(h.point_id, cat.by_id.get(h.point_id, h.payload), h.score, rank)
-            for rank, h in enumerate(raw)
-        }
+        candidates = {h.point_id: cat.candidate(h.point_id, h.payload, h.score, rank) for rank, h in enumerate(raw)}
         if self.learned is None or not self.stages.memory:
             return list(candidates.values())
         t = time.perf_counter()
         held = held_out or frozenset()
-        memory = self.learned.memory(terms, self.stages.memory_k, (Counter(terms), held) if held_out else None)
+        own = (Counter(set(terms)), held) if held_out else None
+        memory = self.learned.memory(terms, self.stages.memory_k, own)
         # Calibrated, not max-normalised: a weak profile match stays weak even when it is the best one.
         scale = self.learned.coverage(terms) or 1.0
         for rank, (key, value) in enumerate(memory.items()):
@@ -203,6 +203,10 @@ class Retriever:
         for key, value in neighbour.items():
             for cand in cat.candidates(key, candidates, filters):
                 cand.neighbour = value
+        chapters = self.learned.chapter_memory(terms, own)
+        if chapters:
+            for cand in candidates.values():
+                cand.chapter_memory = chapters.get(cand.chapter, 0.0)
         timings["memory"] = (time.perf_counter() - t) * 1000
         return list(candidates.values())
 
@@ -213,22 +217,38 @@ class Retriever:
         terms = self.encoder.query_terms(query)
         raw = self.index.query(self._sparse_query(query, terms), None, SearchFilters(), self.stages.candidates, [])
         ordered = self._candidates(query, terms, raw, SearchFilters(), held_out, {})
-        return ordered, rerank.featurise(ordered, query, self.learned, held_out)
+        return ordered, rerank.featurise(ordered, query, self.learned, held_out, terms)
 
 
 @dataclass(slots=True)
 class _Catalog:
     by_id: dict[str, dict[str, object]]
     by_key: dict[str, list[str]]
+    chapter: dict[str, str]  # point → chapter key (law | chapter | section)
+    headings: dict[str, frozenset[str]]  # point → content words of its headings
 
     @classmethod
-    def build(cls, points: list[IndexHit]) -> _Catalog:
+    def build(cls, points: list[IndexHit], tokens: Callable[[str], list[str]]) -> _Catalog:
         by_key: dict[str, list[str]] = {}
+        chapter: dict[str, str] = {}
+        headings: dict[str, frozenset[str]] = {}
+        words: dict[str, frozenset[str]] = {}  # a few thousand distinct headings among ~20 K points
         for p in points:
             key = p.payload.get("article_key")
             if isinstance(key, str):
                 by_key.setdefault(key, []).append(p.point_id)
-        return cls({p.point_id: p.payload for p in points}, by_key)
+            chapter[p.point_id] = rerank.chapter_key(p.payload)
+            text = rerank.heading_text(p.payload)
+            if text not in words:
+                words[text] = frozenset(t for t in tokens(text) if len(t) > 1)
+            headings[p.point_id] = words[text]
+        return cls({p.point_id: p.payload for p in points}, by_key, chapter, headings)
+
+    def candidate(
+        self, pid: str, payload: dict[str, Any], score: float = 0.0, rank: int | None = None
+    ) -> rerank.Candidate:
+        return rerank.Candidate(pid, self.by_id.get(pid, payload), score, rank,
+                                chapter=self.chapter.get(pid, ""), headings=self.headings.get(pid, frozenset()))
 
     def candidates(
         self, key: str, pool: dict[str, rerank.Candidate], filters: SearchFilters
@@ -241,7 +261,7 @@ class _Catalog:
                 payload = self.by_id[pid]
                 if not filters.admits(payload):
                     continue
-                cand = pool[pid] = rerank.Candidate(pid, payload)
+                cand = pool[pid] = self.candidate(pid, payload)
             out.append(cand)
         return out
 

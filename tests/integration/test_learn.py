@@ -4,7 +4,10 @@ and drives the learned stages; candidates it brings in still obey the search fil
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -29,7 +32,7 @@ def small_model(tmp_path_factory: pytest.TempPathFactory) -> tuple[LearnedModel,
     tmp = tmp_path_factory.mktemp("learn")
     settings = Settings(index_dir=tmp / "unused", retrieval=RetrievalSettings(learned=None, candidates=50, memory_k=20))
     out = tmp / "learned.json"
-    model = learn(settings, STARD, out, limit=80)
+    model = learn(settings, STARD, out, limit=80, candidates=50)
     return model, out
 
 
@@ -42,6 +45,30 @@ def test_rebuild_from_train_slice(small_model: tuple[LearnedModel, Path]) -> Non
     train_keys = {article_key(g["law"], g["article_no"], g["article_sub"]) for r in train for g in r["gold"]}
     assert set(loaded.profiles) == train_keys  # every profile comes from these 80 training questions, nothing else
     assert set(loaded.weights) >= {"sparse", "memory"} and loaded.meta["train_fit"]["recall@100"] > 0
+    # Chapter profiles: the chapters of these questions' gold articles, from the words of these questions only.
+    assert set(loaded.article_chapter) <= train_keys
+    assert set(loaded.chapter_profiles) == set(loaded.article_chapter.values())
+    encoder = wiring.build_encoder(Settings())
+    words = set().union(*(encoder.query_terms(r["question"]) for r in train))
+    assert all(set(p) <= words for p in loaded.chapter_profiles.values())
+
+
+def test_rebuild_is_reproducible(small_model: tuple[LearnedModel, Path], tmp_path: Path) -> None:
+    """The same training slice gives the same file in another process with another hash seed: no tie or sum
+    depends on set or dict iteration order."""
+    _, out = small_model
+    again = tmp_path / "again.json"
+    script = (
+        "import sys; from pathlib import Path; from assistant.settings import Settings, RetrievalSettings; "
+        "from eval.learn import learn; "
+        "r = RetrievalSettings(learned=None, candidates=50, memory_k=20); "
+        "s = Settings(index_dir=Path(sys.argv[3]), retrieval=r); "
+        "learn(s, Path(sys.argv[1]), Path(sys.argv[2]), limit=80, candidates=50)"
+    )
+    env = {**os.environ, "PYTHONHASHSEED": "12345"}
+    subprocess.run([sys.executable, "-c", script, str(STARD), str(again), str(tmp_path / "unused")], env=env,
+                   check=True, cwd=Path(__file__).resolve().parents[2], capture_output=True)
+    assert again.read_bytes() == out.read_bytes()
 
 
 def test_learned_candidates_obey_filters(tmp_path: Path, small_model, shared_corpus: Path) -> None:  # type: ignore[no-untyped-def]

@@ -22,6 +22,9 @@ def test_committed_artefact_loads() -> None:
     assert set(model.weights) <= set(FEATURES) and model.weights["sparse"] == 1.0
     assert len(model.profiles) > 1000 and model.article_prior and model.law_prior and model.assoc
     assert "民法典#54" in model.profiles  # 个体工商户 (the first training question)
+    assert len(model.chapter_profiles) > 100
+    assert set(model.article_chapter) <= set(model.profiles)  # chapters of gold training articles only
+    assert model.article_chapter["民法典#1071"].startswith("民法典|第三章 家庭关系|")  # 婚姻家庭编, 第三章
 
 
 def _toy() -> LearnedModel:
@@ -32,6 +35,11 @@ def _toy() -> LearnedModel:
         assoc={"开除": [("解除", 1.0), ("经济补偿", 0.5)]},
         weights={"sparse": 1.0},
         cocite={"劳动合同法#47": {"劳动合同法#46": 1}, "劳动合同法#46": {"劳动合同法#47": 1}},
+        chapter_profiles={
+            "劳动合同法|第四章 劳动合同的解除和终止|": {"开除": 2, "补偿": 3}, "劳动合同法|第二章|": {"试用期": 1},
+        },
+        article_chapter={"劳动合同法#47": "劳动合同法|第四章 劳动合同的解除和终止|",
+                         "劳动合同法#46": "劳动合同法|第四章 劳动合同的解除和终止|"},
     )
 
 
@@ -40,6 +48,16 @@ def test_memory_and_held_out() -> None:
     assert list(model.memory(["开除", "补偿"], 5)) == ["劳动合同法#47", "劳动合同法#46"]
     held = (Counter({"开除": 2, "补偿": 1}), frozenset({"劳动合同法#47"}))
     assert list(model.memory(["开除", "补偿"], 5, held)) == ["劳动合同法#46"]
+
+
+def test_chapter_memory_reaches_uncited_articles_and_holds_out() -> None:
+    model = _toy()
+    chapters = model.chapter_memory(["开除", "补偿"])
+    assert list(chapters) == ["劳动合同法|第四章 劳动合同的解除和终止|"] and 0 < chapters[next(iter(chapters))] < 1
+    # The question that credited 开除 to the chapter, held out: only the other question's 补偿 is left.
+    held = model.chapter_memory(["开除", "补偿"], (Counter({"开除": 2}), frozenset({"劳动合同法#47"})))
+    assert 0 < held["劳动合同法|第四章 劳动合同的解除和终止|"] < chapters["劳动合同法|第四章 劳动合同的解除和终止|"]
+    assert model.chapter_memory(["试用期"], (Counter({"试用期": 1}), frozenset({"劳动合同法#99"}))) != {}
 
 
 def test_priors_and_cocitation_held_out() -> None:
@@ -62,6 +80,8 @@ def test_save_load_round_trip(tmp_path) -> None:  # type: ignore[no-untyped-def]
     _toy().save(path)
     again = LearnedModel.load(path)
     assert again.profiles == _toy().profiles and again.cocite == _toy().cocite
+    assert again.chapter_profiles == _toy().chapter_profiles
+    assert again.chapter_memory(["补偿"]) == _toy().chapter_memory(["补偿"])
     assert again.memory(["开除"], 1) == _toy().memory(["开除"], 1)
 
 
