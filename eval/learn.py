@@ -19,7 +19,7 @@ import logging
 import math
 import tempfile
 from collections import Counter, defaultdict
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -225,18 +225,16 @@ def learn(
         "tokenizer": encoder.signature,
         "features": list(FEATURES),
     }
-    model = LearnedModel(
-        profiles, dict(article_prior), dict(law_prior), assoc, {"sparse": 1.0}, build_cocite(questions), meta
-    )
-
     tmp = Settings(**{**settings.model_dump(), "index_dir": Path(tempfile.mkdtemp(prefix="gw-learn-")) / "index"})
     comp = wiring.build(tmp)
     Ingestor(comp.index, encoder, None, Chunker(tmp.retrieval.max_chunk_chars), {}).run(stard_dir / "laws")
     chapters = {str(p.payload["article_key"]): chapter_key(p.payload)
                 for p in comp.index.scan(RANKING_FIELDS) if p.payload.get("article_key")}
-    model.article_chapter = {k: c for k, c in chapters.items() if k in article_prior}
-    model.chapter_profiles = build_chapter_profiles(questions, chapters, encoder)
-    model = replace(model)  # re-index the chapter profiles
+    model = LearnedModel(
+        profiles, dict(article_prior), dict(law_prior), assoc, {"sparse": 1.0}, build_cocite(questions), meta,
+        chapter_profiles=build_chapter_profiles(questions, chapters, encoder),
+        article_chapter={k: c for k, c in chapters.items() if k in article_prior},
+    )
     r = settings.retrieval
     retriever = Retriever(comp.index, encoder, None, model, Stages(candidates=candidates, memory_k=r.memory_k,
                                                                       assoc_weight=r.assoc_weight))

@@ -62,9 +62,10 @@ class Candidate:
     headings: frozenset[str] = frozenset()  # content words of its chapter and section headings
 
 
-def _title_match(title: str, query: str) -> float:
-    """1 when the question names the law (劳动合同法 / 劳动合同), else the share of its name's bigrams present."""
-    name = _LAW_SUFFIX.sub("", law_key(title))
+def _title_match(law: str, query: str) -> float:
+    """1 when the question names the law (劳动合同法 / 劳动合同), else the share of its name's bigrams present.
+    `law` is the normalised title (`law_key`)."""
+    name = _LAW_SUFFIX.sub("", law)
     if len(name) < 2:
         return 0.0
     if name in query:
@@ -99,10 +100,11 @@ def featurise(
     titles = [c.payload["title"] for c in candidates]
     cats = [c.payload.get("category", "") for c in candidates]
     routed = (sparse_rank >= 0) & (sparse_rank < ROUTING_DEPTH)
+    laws = {t: law_key(t) for t in set(titles)}
     per_title: dict[str, tuple[float, float]] = {}  # title → (law prior, title match)
-    for title in set(titles):
-        law_prior = model.law_prior_of(law_key(title), held_out) if model else 0.0
-        per_title[title] = (law_prior, _title_match(title, query))
+    for title, law in laws.items():
+        law_prior = model.law_prior_of(law, held_out) if model else 0.0
+        per_title[title] = (law_prior, _title_match(law, query))
     # Trust the learned evidence as far as the question lies in territory the training covered: the share of
     # the first stage's top score mass that falls in laws with training citations.
     known = sum(sparse[i] for i in np.flatnonzero(routed) if per_title[titles[i]][0] > 0)
@@ -119,7 +121,6 @@ def featurise(
     x[:, 7] = _share(cats, sparse, routed)
     x[:, 8] = [c.cocite for c in candidates]
     x[:, 9] = [c.neighbour for c in candidates]
-    laws = {t: law_key(t) for t in per_title}
     x[:, 10] = _share([laws[t] for t in titles], memory, memory > 0)
     words = {t for t in terms or () if len(t) > 1}
     x[:, 11] = [len(words & c.headings) / len(words) for c in candidates] if words else 0.0
