@@ -358,6 +358,9 @@ def eval_compare(
 def learn(
     stard: Annotated[Path | None, typer.Option(help="STARD folder (default: $GRIDWORKER_EVAL_DIR/stard).")] = None,
     out: Annotated[Path | None, typer.Option(help="Where to write the artefact (default: the packaged one).")] = None,
+    resident: Annotated[Path | None, typer.Option(
+        help="Resident-voice train questions to learn from as well (eval/data/retrieval.resident.train.jsonl)."
+    )] = None,
 ) -> None:
     """Rebuild the learned retrieval artefact from STARD train (profiles, priors, associations, reranker)."""
     from eval.learn import learn as run_learn
@@ -371,7 +374,7 @@ def learn(
     if not (stard_dir / "gold.jsonl").is_file():
         console.print(f"no STARD data at {stard_dir}")
         raise typer.Exit(2)
-    model = run_learn(settings, stard_dir, target)
+    model = run_learn(settings, stard_dir, target, resident=resident)
     console.print(f"wrote {target}: {model.version}, {len(model.profiles)} article profiles, "
                   f"{len(model.assoc)} associations, train fit {model.meta.get('train_fit')}")
     console.print("weights: " + ", ".join(f"{k}={v:g}" for k, v in model.weights.items()))

@@ -1,14 +1,17 @@
-"""Build the learned retrieval artefact from STARD **train** only (dev and test are never read).
+"""Build the learned retrieval artefact from **train** splits only (dev and test are never read): STARD train
+(laypeople's civil-law questions over stard/laws) and the team's resident-voice train questions over the
+governance corpus (eval/data/retrieval.resident.train.jsonl).
 
-    gridworker learn [--stard DIR] [--out PATH]
+    gridworker learn [--stard DIR] [--resident PATH] [--out PATH]
 
 1. Lay-word profiles and citation priors: the words of each training question, credited to its gold articles,
-   and to their chapters (law | chapter | section, read from the ingested texts).
+   and to their chapters (law | chapter | section, read from the ingested texts). Both train sets contribute.
 2. Term associations: a lay word → statutory words that appear in the gold articles of the questions using it
    far more often than in gold articles at large (lift), kept only when seen in several questions.
 3. Reranker weights: coordinate ascent on train, every training question scored with its own contribution to
    profiles and priors held out, over candidates from the real pipeline (statute chunks of stard/laws in a
-   throwaway Qdrant Edge index), objective MRR@10 + Recall@10 + Recall@100.
+   throwaway Qdrant Edge index), objective MRR@10 + Recall@10 + Recall@100. The weights are fitted on STARD
+   train and the resident train questions (over the governance corpus, each counted RESIDENT_FIT_WEIGHT times).
 """
 
 from __future__ import annotations
@@ -40,6 +43,16 @@ ASSOC_PER_TERM = 4
 GRID = (0.0, 0.025, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75, 1.0, 1.25, 1.5, 2.0, 2.5, 3.0, 4.0)
 GOAL = (1.0, 1.0, 1.0)  # MRR@10, Recall@10, Recall@100
 LEARN_CANDIDATES = 1000
+RESIDENT_TRAIN = Path(__file__).resolve().parent / "data" / "retrieval.resident.train.jsonl"
+RESIDENT_FIT_WEIGHT = 3  # each resident question counts this many times in the objective (158 beside 1,235)
+
+
+@dataclass(frozen=True, slots=True)
+class Example:
+    """A training question and its gold article keys (民法典#1067)."""
+
+    text: str
+    gold: frozenset[str]
 
 
 @dataclass(slots=True)
@@ -60,15 +73,51 @@ def gold_keys(q: Question) -> frozenset[str]:
     return frozenset(k for law, no, sub in q.gold if (k := article_key(law, no, sub)) is not None)
 
 
+def stard_examples(questions: list[Question]) -> list[Example]:
+    return [Example(q.text, gold_keys(q)) for q in questions]
+
+
+def resident_examples(
+    path: Path, corpus_dir: Path, taxonomy: dict[str, str]
+) -> tuple[list[Example], dict[str, str]]:
+    """The team's resident-voice train questions, their gold (file, article) turned into article keys the way
+    the ingest pipeline keys them (only the files they cite are read). A gold article the corpus does not hold
+    is an error in the data, reported, not skipped. Also returns the chapter key of every article read."""
+    from ingest import loaders, statute
+    from ingest.chunker import Chunker
+
+    rows = [json.loads(x) for x in path.read_text(encoding="utf-8").splitlines() if x.strip()]
+    wanted = {g["file"] for r in rows for g in r["gold"]}
+    keys: dict[tuple[str, int], str] = {}
+    chapters: dict[str, str] = {}
+    for doc in loaders.load(corpus_dir, taxonomy):
+        if isinstance(doc, Exception) or doc.file not in wanted:
+            continue
+        for chunk in Chunker().chunks(doc, statute.parse(doc.text), ""):
+            payload = chunk.payload()
+            key = payload["article_key"]
+            if key and chunk.article_no is not None:
+                keys.setdefault((chunk.file, chunk.article_no), key)
+                chapters.setdefault(key, chapter_key(payload))
+    out = []
+    for r in rows:
+        gold = [(g["file"], g["article_no"]) for g in r["gold"]]
+        missing = [g for g in gold if g not in keys]
+        if missing:
+            raise ValueError(f"{path.name} {r['id']}: gold not in {corpus_dir}: {missing}")
+        out.append(Example(r["question"], frozenset(keys[g] for g in gold)))
+    return out, chapters
+
+
 def build_profiles(
-    questions: list[Question], encoder: Bm25SparseEncoder
+    examples: list[Example], encoder: Bm25SparseEncoder
 ) -> tuple[dict[str, dict[str, int]], Counter[str], Counter[str]]:
     profiles: dict[str, Counter[str]] = defaultdict(Counter)
     article_prior: Counter[str] = Counter()
     law_prior: Counter[str] = Counter()
-    for q in questions:
+    for q in examples:
         terms = set(encoder.query_terms(q.text))
-        for key in gold_keys(q):
+        for key in q.gold:
             profiles[key].update(terms)
             article_prior[key] += 1
             law_prior[key.split("#", 1)[0]] += 1
@@ -76,21 +125,21 @@ def build_profiles(
 
 
 def build_chapter_profiles(
-    questions: list[Question], chapters: dict[str, str], encoder: Bm25SparseEncoder
+    examples: list[Example], chapters: dict[str, str], encoder: Bm25SparseEncoder
 ) -> dict[str, dict[str, int]]:
     """The words of each training question credited to the chapters of its gold articles (once per chapter)."""
     profiles: dict[str, Counter[str]] = defaultdict(Counter)
-    for q in questions:
+    for q in examples:
         terms = set(encoder.query_terms(q.text))
-        for chapter in {chapters[k] for k in gold_keys(q) if k in chapters}:
+        for chapter in {chapters[k] for k in q.gold if k in chapters}:
             profiles[chapter].update(terms)
     return {k: dict(v) for k, v in profiles.items()}
 
 
-def build_cocite(questions: list[Question]) -> dict[str, dict[str, int]]:
+def build_cocite(examples: list[Example]) -> dict[str, dict[str, int]]:
     pairs: dict[str, Counter[str]] = defaultdict(Counter)
-    for q in questions:
-        keys = gold_keys(q)
+    for q in examples:
+        keys = q.gold
         for a in keys:
             pairs[a].update(b for b in keys if b != a)
     return {a: dict(c) for a, c in pairs.items() if c}
@@ -113,17 +162,17 @@ def article_texts(laws_dir: Path) -> dict[str, str]:
 
 
 def build_associations(
-    questions: list[Question], texts: dict[str, str], encoder: Bm25SparseEncoder
+    examples: list[Example], texts: dict[str, str], encoder: Bm25SparseEncoder
 ) -> dict[str, list[tuple[str, float]]]:
     q_count: Counter[str] = Counter()
     pair: Counter[tuple[str, str]] = Counter()
     doc_count: Counter[str] = Counter()
     n_docs = 0
     doc_terms_cache: dict[str, set[str]] = {}
-    for q in questions:
+    for q in examples:
         q_terms = set(encoder.query_terms(q.text))
         d_terms: set[str] = set()
-        for key in gold_keys(q):
+        for key in q.gold:
             if key not in texts:
                 continue
             if key not in doc_terms_cache:
@@ -154,6 +203,16 @@ def build_associations(
 def _matrix(cands: list[Candidate], x: np.ndarray) -> _Query:
     keys = [str(c.payload.get("article_key") or f"?{c.point_id}") for c in cands]
     return _Query(frozenset(), keys, x)
+
+
+def _training_queries(retriever: Retriever, examples: list[Example]) -> list[_Query]:
+    """Each training question's candidates and features, its own contribution to the profiles held out."""
+    out = []
+    for q in examples:
+        mq = _matrix(*retriever.training_candidates(q.text, q.gold))
+        mq.gold = q.gold
+        out.append(mq)
+    return out
 
 
 def objective(queries: list[_Query], w: np.ndarray) -> tuple[float, float, float]:
@@ -203,25 +262,39 @@ def fit_weights(
 
 
 def learn(
-    settings: Settings, stard_dir: Path, out: Path, limit: int | None = None, candidates: int = LEARN_CANDIDATES
+    settings: Settings,
+    stard_dir: Path,
+    out: Path,
+    limit: int | None = None,
+    candidates: int = LEARN_CANDIDATES,
+    resident: Path | None = None,
 ) -> LearnedModel:
-    """Build, fit and save the artefact. Reads `gold.jsonl` (train rows only) and the `laws/` texts.
-    `limit` takes only the first N training questions (tests); `candidates` is the first-stage depth the
+    """Build, fit and save the artefact. Reads `gold.jsonl` (train rows only) and the `laws/` texts, and the
+    resident-voice train questions (`resident`, e.g. RESIDENT_TRAIN; off by default, see the README) with the
+    corpus files they cite.
+    `limit` takes only the first N STARD training questions (tests); `candidates` is the first-stage depth the
     weights are fitted over (deeper than the serving default: the fit sees gold articles from deep in the pool)."""
     from assistant import wiring
     from ingest.chunker import Chunker
+    from ingest.loaders import load_taxonomy
     from ingest.pipeline import Ingestor
 
     questions = load_questions(stard_dir, "train")[:limit]
+    stard = stard_examples(questions)
+    residents, resident_chapters = (
+        resident_examples(resident, settings.corpus_dir, load_taxonomy(settings.taxonomy)) if resident else ([], {})
+    )
     encoder = wiring.build_encoder(settings)
-    profiles, article_prior, law_prior = build_profiles(questions, encoder)
-    assoc = build_associations(questions, article_texts(stard_dir / "laws"), encoder)
+    profiles, article_prior, law_prior = build_profiles(stard + residents, encoder)
+    assoc = build_associations(stard, article_texts(stard_dir / "laws"), encoder)
     content = json.dumps([profiles, assoc], ensure_ascii=False, sort_keys=True)
     digest = hashlib.sha1(content.encode()).hexdigest()[:8]
     meta = {
-        "version": f"stard-train-{digest}",
-        "source": "STARD train split (../shared/eval/stard/gold.jsonl, split == train)",
+        "version": f"{'train' if residents else 'stard-train'}-{digest}",
+        "source": "STARD train split (../shared/eval/stard/gold.jsonl, split == train)"
+        + (f" and {resident.name}" if resident else ""),
         "train_questions": len(questions),
+        **({"resident_train_questions": len(residents)} if residents else {}),
         "tokenizer": encoder.signature,
         "features": list(FEATURES),
     }
@@ -230,24 +303,32 @@ def learn(
     Ingestor(comp.index, encoder, None, Chunker(tmp.retrieval.max_chunk_chars), {}).run(stard_dir / "laws")
     chapters = {str(p.payload["article_key"]): chapter_key(p.payload)
                 for p in comp.index.scan(RANKING_FIELDS) if p.payload.get("article_key")}
+    chapters = {**resident_chapters, **chapters}
     model = LearnedModel(
-        profiles, dict(article_prior), dict(law_prior), assoc, {"sparse": 1.0}, build_cocite(questions), meta,
-        chapter_profiles=build_chapter_profiles(questions, chapters, encoder),
-        article_chapter={k: c for k, c in chapters.items() if k in article_prior},
+        profiles, dict(article_prior), dict(law_prior), assoc, {"sparse": 1.0}, build_cocite(stard + residents),
+        meta,
+        chapter_profiles=build_chapter_profiles(stard + residents, chapters, encoder),
+        article_chapter={k: c for k, c in sorted(chapters.items()) if k in article_prior},
     )
     r = settings.retrieval
     retriever = Retriever(comp.index, encoder, None, model, Stages(candidates=candidates, memory_k=r.memory_k,
                                                                       assoc_weight=r.assoc_weight))
-    queries = []
-    for q in questions:
-        gold = gold_keys(q)
-        mq = _matrix(*retriever.training_candidates(q.text, gold))
-        mq.gold = gold
-        queries.append(mq)
+    queries = _training_queries(retriever, stard)
     comp.close()
-    model.weights = fit_weights(queries)
-    mrr, r10, r100 = objective(queries, np.array([model.weights[f] for f in FEATURES]))
-    model.meta["train_fit"] = {"mrr@10": round(mrr, 4), "recall@10": round(r10, 4), "recall@100": round(r100, 4)}
+    resident_queries: list[_Query] = []
+    if residents:  # the governance corpus, for the resident questions' own candidates
+        rtmp = Settings(**{**tmp.model_dump(), "index_dir": Path(tempfile.mkdtemp(prefix="gw-learn-")) / "index"})
+        rcomp = wiring.build(rtmp)
+        Ingestor(rcomp.index, encoder, None, Chunker(tmp.retrieval.max_chunk_chars),
+                 load_taxonomy(settings.taxonomy)).run(settings.corpus_dir)
+        resident_queries = _training_queries(Retriever(rcomp.index, encoder, None, model, retriever.stages), residents)
+        rcomp.close()
+    model.weights = fit_weights(queries + resident_queries * RESIDENT_FIT_WEIGHT)
+    w = np.array([model.weights[f] for f in FEATURES])
+    for name, qs in (("train_fit", queries), ("resident_train_fit", resident_queries)):
+        if qs:
+            mrr, r10, r100 = objective(qs, w)
+            model.meta[name] = {"mrr@10": round(mrr, 4), "recall@10": round(r10, 4), "recall@100": round(r100, 4)}
     out.parent.mkdir(parents=True, exist_ok=True)
     model.save(out)
     return model

@@ -1,5 +1,6 @@
-"""`gridworker learn` end to end on a slice of STARD train: the artefact is rebuilt, loads, uses train only,
-and drives the learned stages; candidates it brings in still obey the search filters."""
+"""`gridworker learn` end to end on a slice of STARD train and of the resident-voice train questions: the
+artefact is rebuilt, loads, uses train only, and drives the learned stages; candidates it brings in still obey
+the search filters."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from assistant import wiring
 from assistant.domain import SearchFilters, article_key
 from assistant.retrieval.learned import LearnedModel
 from assistant.settings import RetrievalSettings, Settings
-from eval.learn import learn
+from eval.learn import RESIDENT_TRAIN, learn, resident_examples
 from ingest.chunker import Chunker
 from ingest.pipeline import Ingestor
 from ingest.statute import INFO_END
@@ -25,25 +26,48 @@ from tests.conftest import STARD
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
+RESIDENT_SLICE = 12
+
+
 @pytest.fixture(scope="module")
-def small_model(tmp_path_factory: pytest.TempPathFactory) -> tuple[LearnedModel, Path]:
+def resident_slice(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("resident") / "resident.train.jsonl"
+    path.write_text("".join(RESIDENT_TRAIN.read_text("utf-8").splitlines(keepends=True)[:RESIDENT_SLICE]), "utf-8")
+    return path
+
+
+@pytest.fixture(scope="module")
+def small_model(
+    tmp_path_factory: pytest.TempPathFactory, resident_slice: Path, shared_corpus: Path
+) -> tuple[LearnedModel, Path]:
     if not (STARD / "gold.jsonl").is_file():
         pytest.skip("STARD data not found")
     tmp = tmp_path_factory.mktemp("learn")
-    settings = Settings(index_dir=tmp / "unused", retrieval=RetrievalSettings(learned=None, candidates=50, memory_k=20))
+    settings = Settings(index_dir=tmp / "unused", corpus_dir=shared_corpus,
+                        retrieval=RetrievalSettings(learned=None, candidates=50, memory_k=20))
     out = tmp / "learned.json"
-    model = learn(settings, STARD, out, limit=80, candidates=50)
+    model = learn(settings, STARD, out, limit=80, candidates=50, resident=resident_slice)
     return model, out
 
 
-def test_rebuild_from_train_slice(small_model: tuple[LearnedModel, Path]) -> None:
+def test_rebuild_from_train_slice(
+    small_model: tuple[LearnedModel, Path], resident_slice: Path, shared_corpus: Path
+) -> None:
     model, out = small_model
     loaded = LearnedModel.load(out)
     assert loaded.meta["train_questions"] == 80 and loaded.version == model.version
+    assert loaded.meta["resident_train_questions"] == RESIDENT_SLICE
     rows = [json.loads(line) for line in (STARD / "gold.jsonl").read_text(encoding="utf-8").splitlines()]
     train = [r for r in rows if r["split"] == "train"][:80]
     train_keys = {article_key(g["law"], g["article_no"], g["article_sub"]) for r in train for g in r["gold"]}
-    assert set(loaded.profiles) == train_keys  # every profile comes from these 80 training questions, nothing else
+    residents, _ = resident_examples(resident_slice, shared_corpus, {})
+    resident_keys = {k for e in residents for k in e.gold}
+    assert resident_keys and not resident_keys <= train_keys
+    # Every profile comes from these 80 STARD questions and 12 resident questions, nothing else.
+    assert set(loaded.profiles) == train_keys | resident_keys
+    assert loaded.meta["resident_train_fit"]["recall@100"] > 0
+    train_keys |= resident_keys
+    train = train + [{"question": e.text} for e in residents]
     assert set(loaded.weights) >= {"sparse", "memory"} and loaded.meta["train_fit"]["recall@100"] > 0
     # Chapter profiles: the chapters of these questions' gold articles, from the words of these questions only.
     assert set(loaded.article_chapter) <= train_keys
@@ -53,7 +77,9 @@ def test_rebuild_from_train_slice(small_model: tuple[LearnedModel, Path]) -> Non
     assert all(set(p) <= words for p in loaded.chapter_profiles.values())
 
 
-def test_rebuild_is_reproducible(small_model: tuple[LearnedModel, Path], tmp_path: Path) -> None:
+def test_rebuild_is_reproducible(
+    small_model: tuple[LearnedModel, Path], tmp_path: Path, resident_slice: Path, shared_corpus: Path
+) -> None:
     """The same training slice gives the same file in another process with another hash seed: no tie or sum
     depends on set or dict iteration order."""
     _, out = small_model
@@ -62,11 +88,12 @@ def test_rebuild_is_reproducible(small_model: tuple[LearnedModel, Path], tmp_pat
         "import sys; from pathlib import Path; from assistant.settings import Settings, RetrievalSettings; "
         "from eval.learn import learn; "
         "r = RetrievalSettings(learned=None, candidates=50, memory_k=20); "
-        "s = Settings(index_dir=Path(sys.argv[3]), retrieval=r); "
-        "learn(s, Path(sys.argv[1]), Path(sys.argv[2]), limit=80, candidates=50)"
+        "s = Settings(index_dir=Path(sys.argv[3]), corpus_dir=Path(sys.argv[5]), retrieval=r); "
+        "learn(s, Path(sys.argv[1]), Path(sys.argv[2]), limit=80, candidates=50, resident=Path(sys.argv[4]))"
     )
     env = {**os.environ, "PYTHONHASHSEED": "12345"}
-    subprocess.run([sys.executable, "-c", script, str(STARD), str(again), str(tmp_path / "unused")], env=env,
+    args = [str(STARD), str(again), str(tmp_path / "unused"), str(resident_slice), str(shared_corpus)]
+    subprocess.run([sys.executable, "-c", script, *args], env=env,
                    check=True, cwd=Path(__file__).resolve().parents[2], capture_output=True)
     assert again.read_bytes() == out.read_bytes()
 

@@ -36,3 +36,26 @@ def test_the_other_sets_meet_their_sizes() -> None:
     ids = [r["id"] for name in ("retrieval.resident", "retrieval.worker", "unanswerable", "reports", "emergency")
            for r in rows(name)]
     assert len(ids) == len(set(ids))
+
+
+def test_resident_train_questions_are_apart_from_the_eval(shared_corpus) -> None:  # type: ignore[no-untyped-def]
+    """The resident-voice train split (what `gridworker learn` reads besides STARD train) exists in the corpus,
+    and none of its questions is a rewording of an eval question: character-bigram Jaccard below 0.3 with every
+    dev and test question of every set."""
+    from assistant.numerals import int_to_cn
+    from eval.suite import _bigrams
+
+    train = rows("retrieval.resident", ("train",))
+    assert len(train) >= 150 and all(r["split"] == "train" for r in train)
+    assert len({r["id"] for r in train}) == len(train)
+    assert len({r["category"] for r in train}) >= 40
+    held = [r.get("question") or r.get("message") or "" for name in
+            ("retrieval.resident", "retrieval.worker", "unanswerable", "reports", "emergency") for r in rows(name)]
+    held_grams = [g for q in held if (g := _bigrams(q))]
+    for r in train:
+        mine = _bigrams(r["question"])
+        worst = max(len(mine & g) / len(mine | g) for g in held_grams)
+        assert worst < 0.3, (r["id"], r["question"], worst)
+        for g in r["gold"]:
+            text = (shared_corpus / g["file"]).read_text(encoding="utf-8")
+            assert f"\n第{int_to_cn(g['article_no'])}条" in text, g
