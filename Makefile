@@ -11,7 +11,7 @@ $(STAMP): pyproject.toml
 	@command -v $(PY) >/dev/null || { echo "need $(PY)"; exit 1; }
 	test -d $(VENV) || $(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[dense,dense-test,bench,dev,llm-test,e2e]'
+	$(BIN)/pip install -q -e '.[dense,dense-test,dense-cpu,bench,dev,llm-test,e2e]'
 	touch $(STAMP)
 
 venv: $(STAMP)

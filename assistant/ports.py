@@ -80,7 +80,8 @@ class Index(Protocol):
         limit: int,
         fields: list[str] | None = None,
     ) -> list[IndexHit]:
-        """Sparse alone, or sparse and dense prefetch fused with RRF when a dense vector is given.
+        """Sparse alone, or sparse and dense prefetch fused with RRF when a dense vector is given, or dense
+        neighbours alone when the sparse vector is empty and a dense one is given.
         `fields` limits the payload returned (None = all of it, [] = none)."""
         ...
 

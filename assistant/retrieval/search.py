@@ -41,6 +41,9 @@ class Stages:
     memory_k: int = 100
     assoc_weight: float = 0.3
     cross_top_n: int = 20
+    dense_weight: float = 0.75  # weighted RRF of the reranked list and the dense neighbours (with an embedder)
+    dense_rrf_k: int = 60
+    dense_depth: int = 300
 
 
 class Retriever:
@@ -97,7 +100,10 @@ class Retriever:
         reranking = learned is not None and self.stages.rerank
         limit = max(k * 2, self.stages.candidates) if reranking else max(k * 2, k + 10)
         t2 = time.perf_counter()
-        raw = self.index.query(sparse, dense, filters, limit=limit, fields=[] if reranking else None)
+        # Reranking: the first stage stays sparse (the reranker learned on sparse features); the dense
+        # neighbours are fused after it. Without the reranker, Qdrant fuses sparse and dense itself.
+        raw = self.index.query(sparse, None if reranking else dense, filters, limit=limit,
+                               fields=[] if reranking else None)
         t3 = time.perf_counter()
         timings["index_query"] = (t3 - t2) * 1000
         if not reranking or learned is None:
@@ -109,7 +115,11 @@ class Retriever:
         t5 = time.perf_counter()
         x = rerank.featurise(ordered, query, learned, held_out or frozenset(), terms)
         scores = rerank.score(x, learned.weights)
-        ranked = (IndexHit(ordered[i].point_id, float(scores[i]), ordered[i].payload) for i in np.argsort(-scores))
+        ranked: Iterable[IndexHit] = (
+            IndexHit(ordered[i].point_id, float(scores[i]), ordered[i].payload) for i in np.argsort(-scores)
+        )
+        if dense is not None:
+            ranked = self._fuse_dense(list(ranked), dense, filters, timings)
         # A few spare articles: a point deleted since the catalog was read has no payload and drops out.
         top = collapse_ids(ranked, k + 5)
         full = self.index.payloads([h.point_id for h in top])
@@ -120,6 +130,28 @@ class Retriever:
         hits = self._cross_rerank(query, hits, wanted, timings)
         timings["total"] = (time.perf_counter() - t0) * 1000
         return SearchResult(query=query, hits=hits, mode=self.mode, timings_ms=timings)
+
+    def _fuse_dense(
+        self, ranked: list[IndexHit], dense: list[float], filters: SearchFilters, timings: dict[str, float]
+    ) -> list[IndexHit]:
+        """Weighted reciprocal-rank fusion, per article, of the reranked candidates and the question's dense
+        neighbours: the embedder finds articles that share meaning but no words with the question."""
+        t = time.perf_counter()
+        cat = self._catalog()
+        near = self.index.query(SparseVector([], []), dense, filters, limit=self.stages.dense_depth, fields=[])
+        neighbours = [IndexHit(h.point_id, h.score, cat.by_id[h.point_id]) for h in near if h.point_id in cat.by_id]
+        k0 = self.stages.dense_rrf_k
+        fused: dict[object, float] = {}
+        first: dict[object, IndexHit] = {}
+        for weight, hits in ((1.0, ranked), (self.stages.dense_weight, neighbours)):
+            for rank, h in enumerate(collapse_ids(hits, len(hits))):
+                key = article_slot(h)
+                fused[key] = fused.get(key, 0.0) + weight / (k0 + rank + 1)
+                first.setdefault(key, h)
+        out = [IndexHit(first[key].point_id, score, first[key].payload)
+               for key, score in sorted(fused.items(), key=lambda kv: -kv[1])]
+        timings["dense_fusion"] = (time.perf_counter() - t) * 1000
+        return out
 
     def _cross_rerank(self, query: str, hits: list[Hit], k: int, timings: dict[str, float]) -> list[Hit]:
         """The optional last stage: a cross-encoder re-scores the top articles, reading question and text together."""
@@ -273,10 +305,7 @@ def collapse_ids(raw: Iterable[IndexHit], k: int) -> list[IndexHit]:
     out: list[IndexHit] = []
     for item in raw:
         p = item.payload
-        if p.get("kind") == "article":
-            key: object = p.get("article_key") or (p["doc_id"], p["label"])
-        else:
-            key = item.point_id
+        key = article_slot(item)
         if key in slots:
             held = out[slots[key]]
             if p.get("doc_id") != held.payload.get("doc_id") and _newer(p, held.payload):
@@ -287,6 +316,14 @@ def collapse_ids(raw: Iterable[IndexHit], k: int) -> list[IndexHit]:
         slots[key] = len(out)
         out.append(item)
     return out
+
+
+def article_slot(item: IndexHit) -> object:
+    """What one result stands for: an article across its parts and versions, or else the chunk itself."""
+    p = item.payload
+    if p.get("kind") == "article":
+        return p.get("article_key") or (p["doc_id"], p["label"])
+    return item.point_id
 
 
 def _newer(a: dict[str, object], b: dict[str, object]) -> bool:

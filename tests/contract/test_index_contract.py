@@ -116,3 +116,21 @@ class TestIndexContract:
         index.delete(ids)
         assert DOCS[0] not in index.scroll_state(str(docs.resolve()))
         index.close()
+
+
+def test_dense_neighbours_alone(kind: str, tmp_path: Path, encoder, docs: Path) -> None:  # type: ignore[no-untyped-def]
+    """An empty sparse vector with a dense one asks for the dense neighbours only (the fusion stage's query)."""
+    from assistant.domain import SparseVector
+
+    index = _make(kind, tmp_path, dense=True)
+    embedder = HashingEmbedder()
+    Ingestor(index, encoder, embedder, Chunker(500), {}).run(docs)
+    near = index.query(SparseVector([], []), embedder.embed_query("低保申请需要哪些材料"), SearchFilters(), limit=7)
+    assert len(near) == 7
+    scores = [h.score for h in near]
+    assert scores == sorted(scores, reverse=True) and scores[0] <= 1 + 1e-6  # cosine, not RRF
+    public = index.query(SparseVector([], []), embedder.embed_query("独居老人走访"),
+                         SearchFilters(audiences=("worker",)), limit=5)
+    assert [h.payload["title"] for h in public] == ["内部走访指引"]
+    assert index.query(SparseVector([], []), None, SearchFilters(), limit=5) == []
+    index.close()
