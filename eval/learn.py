@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from assistant.domain import RANKING_FIELDS, article_key
+from assistant.ports import Embedder, Index
 from assistant.retrieval.learned import LearnedModel
 from assistant.retrieval.rerank import FEATURES, Candidate, chapter_key
 from assistant.retrieval.search import Retriever, Stages
@@ -261,6 +262,13 @@ def fit_weights(
     return {name: float(v) for name, v in zip(FEATURES, w, strict=True)}
 
 
+def _temp_index(embedder: Embedder | None) -> Index:
+    """A throwaway Qdrant Edge index (with dense vectors when there is an embedder)."""
+    from assistant.index.edge import EdgeIndex
+
+    return EdgeIndex(Path(tempfile.mkdtemp(prefix="gw-learn-")) / "edge", embedder.dim if embedder else None)
+
+
 def learn(
     settings: Settings,
     stard_dir: Path,
@@ -268,12 +276,15 @@ def learn(
     limit: int | None = None,
     candidates: int = LEARN_CANDIDATES,
     resident: Path | None = None,
+    embedder: Embedder | None = None,
 ) -> LearnedModel:
     """Build, fit and save the artefact. Reads `gold.jsonl` (train rows only) and the `laws/` texts, and the
     resident-voice train questions (`resident`, e.g. RESIDENT_TRAIN; off by default, see the README) with the
     corpus files they cite.
     `limit` takes only the first N STARD training questions (tests); `candidates` is the first-stage depth the
-    weights are fitted over (deeper than the serving default: the fit sees gold articles from deep in the pool)."""
+    weights are fitted over (deeper than the serving default: the fit sees gold articles from deep in the pool).
+    With an `embedder`, a second weight set is fitted with its dense neighbours among the candidates
+    (`dense_weights`, for that model only); the texts are embedded once (the embedder's cache keeps them)."""
     from assistant import wiring
     from ingest.chunker import Chunker
     from ingest.loaders import load_taxonomy
@@ -298,11 +309,13 @@ def learn(
         "tokenizer": encoder.signature,
         "features": list(FEATURES),
     }
-    tmp = Settings(**{**settings.model_dump(), "index_dir": Path(tempfile.mkdtemp(prefix="gw-learn-")) / "index"})
-    comp = wiring.build(tmp)
-    Ingestor(comp.index, encoder, None, Chunker(tmp.retrieval.max_chunk_chars), {}).run(stard_dir / "laws")
+    if embedder is not None:
+        meta["dense_model"] = embedder.name
+    chunker = Chunker(settings.retrieval.max_chunk_chars)
+    index = _temp_index(embedder)
+    Ingestor(index, encoder, embedder, chunker, {}).run(stard_dir / "laws")
     chapters = {str(p.payload["article_key"]): chapter_key(p.payload)
-                for p in comp.index.scan(RANKING_FIELDS) if p.payload.get("article_key")}
+                for p in index.scan(RANKING_FIELDS) if p.payload.get("article_key")}
     chapters = {**resident_chapters, **chapters}
     model = LearnedModel(
         profiles, dict(article_prior), dict(law_prior), assoc, {"sparse": 1.0}, build_cocite(stard + residents),
@@ -311,23 +324,28 @@ def learn(
         article_chapter={k: c for k, c in sorted(chapters.items()) if k in article_prior},
     )
     r = settings.retrieval
-    retriever = Retriever(comp.index, encoder, None, model, Stages(candidates=candidates, memory_k=r.memory_k,
-                                                                      assoc_weight=r.assoc_weight))
-    queries = _training_queries(retriever, stard)
-    comp.close()
+    stages = Stages(candidates=candidates, memory_k=r.memory_k, assoc_weight=r.assoc_weight, dense_depth=r.dense_depth)
+    queries = _training_queries(Retriever(index, encoder, None, model, stages), stard)
+    dense_queries = _training_queries(Retriever(index, encoder, embedder, model, stages), stard) if embedder else []
+    index.close()
     resident_queries: list[_Query] = []
+    resident_dense: list[_Query] = []
     if residents:  # the governance corpus, for the resident questions' own candidates
-        rtmp = Settings(**{**tmp.model_dump(), "index_dir": Path(tempfile.mkdtemp(prefix="gw-learn-")) / "index"})
-        rcomp = wiring.build(rtmp)
-        Ingestor(rcomp.index, encoder, None, Chunker(tmp.retrieval.max_chunk_chars),
-                 load_taxonomy(settings.taxonomy)).run(settings.corpus_dir)
-        resident_queries = _training_queries(Retriever(rcomp.index, encoder, None, model, retriever.stages), residents)
-        rcomp.close()
+        rindex = _temp_index(embedder)
+        Ingestor(rindex, encoder, embedder, chunker, load_taxonomy(settings.taxonomy)).run(settings.corpus_dir)
+        resident_queries = _training_queries(Retriever(rindex, encoder, None, model, stages), residents)
+        if embedder is not None:
+            resident_dense = _training_queries(Retriever(rindex, encoder, embedder, model, stages), residents)
+        rindex.close()
     model.weights = fit_weights(queries + resident_queries * RESIDENT_FIT_WEIGHT)
-    w = np.array([model.weights[f] for f in FEATURES])
-    for name, qs in (("train_fit", queries), ("resident_train_fit", resident_queries)):
+    if embedder is not None:
+        model.dense_weights = fit_weights(dense_queries + resident_dense * RESIDENT_FIT_WEIGHT)
+    for name, qs, weights in (("train_fit", queries, model.weights),
+                              ("resident_train_fit", resident_queries, model.weights),
+                              ("dense_train_fit", dense_queries, model.dense_weights),
+                              ("dense_resident_train_fit", resident_dense, model.dense_weights)):
         if qs:
-            mrr, r10, r100 = objective(qs, w)
+            mrr, r10, r100 = objective(qs, np.array([weights[f] for f in FEATURES]))
             model.meta[name] = {"mrr@10": round(mrr, 4), "recall@10": round(r10, 4), "recall@100": round(r100, 4)}
     out.parent.mkdir(parents=True, exist_ok=True)
     model.save(out)

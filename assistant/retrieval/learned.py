@@ -67,6 +67,8 @@ class LearnedModel:
     meta: dict[str, object] = field(default_factory=dict)
     chapter_profiles: dict[str, dict[str, int]] = field(default_factory=dict)  # chapter key → lay words
     article_chapter: dict[str, str] = field(default_factory=dict)  # gold article key → its chapter key
+    # Reranker weights fitted with a dense model's features (meta["dense_model"] names it); empty = none.
+    dense_weights: dict[str, float] = field(default_factory=dict)
     _articles: ProfileIndex = field(init=False, repr=False)
     _chapters: ProfileIndex = field(init=False, repr=False)
     _log_prior: dict[str, float] = field(init=False, repr=False)
@@ -89,6 +91,7 @@ class LearnedModel:
             meta=data.get("meta", {}),
             chapter_profiles=data.get("chapter_profiles", {}),
             article_chapter=data.get("article_chapter", {}),
+            dense_weights=data.get("dense_weights", {}),
         )
 
     def save(self, path: Path) -> None:
@@ -102,6 +105,7 @@ class LearnedModel:
             "cocite": {k: dict(sorted(v.items())) for k, v in sorted(self.cocite.items())},
             "chapter_profiles": {k: dict(sorted(v.items())) for k, v in sorted(self.chapter_profiles.items())},
             "article_chapter": dict(sorted(self.article_chapter.items())),
+            **({"dense_weights": self.dense_weights} if self.dense_weights else {}),
         }
         path.write_text(json.dumps(data, ensure_ascii=False, separators=(",", ":"), indent=None) + "\n",
                         encoding="utf-8")
@@ -109,6 +113,10 @@ class LearnedModel:
     @property
     def version(self) -> str:
         return str(self.meta.get("version", "unversioned"))
+
+    def fitted_for(self, dense_model: str | None) -> bool:
+        """Whether this artefact holds reranker weights fitted with that dense model's features."""
+        return bool(self.dense_weights) and dense_model is not None and self.meta.get("dense_model") == dense_model
 
     def memory(
         self, terms: Iterable[str], limit: int, held_out: tuple[Counter[str], frozenset[str]] | None = None

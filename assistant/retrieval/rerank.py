@@ -4,9 +4,11 @@ Every feature is cheap and needs no model weights: the first-stage score and ran
 (per article, summed per law, and per chapter) and citation priors of the learned artefact, co-citation and
 neighbouring articles of the top hits, whether the question names the law, whether its words are in the
 candidate's chapter and section headings, and soft routing (the share of the first stage's score mass that falls
-in the candidate's category, and in its chapter: boosts, never filters). The features learned from training data
-are scaled by how much of the question's first-stage territory the training covered, so a question about a law
-STARD never cites (most Chongqing regulations) is ranked by its own words rather than by another domain's priors.
+in the candidate's category, and in its chapter: boosts, never filters). With a dense model the artefact holds
+weights for, two more: the cosine and rank of the question's dense neighbours. The features learned from
+training data are scaled by how much of the question's first-stage territory the training covered, so a question
+about a law STARD never cites (most Chongqing regulations) is ranked by its own words rather than by another
+domain's priors.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from assistant.retrieval.learned import LearnedModel
 
 FEATURES = (
     "sparse", "sparse_rr", "memory", "memory_rr", "article_prior", "law_prior", "title_match", "category",
-    "cocite", "neighbour", "law_memory", "heading", "chapter_memory", "chapter_routing",
+    "cocite", "neighbour", "law_memory", "heading", "chapter_memory", "chapter_routing", "dense", "dense_rr",
 )
 # Features that come from the training data; they are scaled by how familiar the question's territory is.
 LEARNED = ("memory", "memory_rr", "article_prior", "law_prior", "cocite", "neighbour", "law_memory", "chapter_memory")
@@ -58,6 +60,8 @@ class Candidate:
     cocite: float = 0.0
     neighbour: float = 0.0
     chapter_memory: float = 0.0
+    dense: float = 0.0  # cosine to the question, when a dense model is configured and the article is a neighbour
+    dense_rank: int | None = None
     chapter: str = ""  # chapter_key(payload), filled in from the catalog
     headings: frozenset[str] = frozenset()  # content words of its chapter and section headings
 
@@ -127,6 +131,13 @@ def featurise(
     x[:, 12] = [c.chapter_memory for c in candidates]
     chapters = [c.chapter or chapter_key(c.payload) for c in candidates]
     x[:, 13] = _share(chapters, sparse, (sparse_rank >= 0) & (sparse_rank < CHAPTER_ROUTING_DEPTH))
+    dense = np.fromiter((c.dense for c in candidates), float, n)
+    dense_rank = np.fromiter((-1 if c.dense_rank is None else c.dense_rank for c in candidates), float, n)
+    near = dense_rank >= 0
+    if near.any():  # cosines of one model sit in a narrow band: spread the neighbours' over [0, 1]
+        low, high = dense[near].min(), dense[near].max()
+        x[:, 14] = np.where(near, (dense - low) / ((high - low) or 1.0), 0.0)
+        x[:, 15] = np.where(near, 1.0 / (dense_rank + 2), 0.0)
     x[:, LEARNED_COLUMNS] *= confidence
     return x
 

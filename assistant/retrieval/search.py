@@ -63,12 +63,19 @@ class Retriever:
         self.stages = stages
         self.cross = cross
         self._cat: _Catalog | None = None
+        # The artefact's weights were fitted with this dense model's features: the neighbours join the candidates
+        # and the reranker weighs them. Otherwise (another model) its neighbours are fused after the reranker.
+        self._dense_fitted = (
+            self.embedder is not None and learned is not None and learned.fitted_for(self.embedder.name)
+        )
 
     @property
     def mode(self) -> str:
         base = f"hybrid(sparse+dense:{self.embedder.name})" if self.embedder else "sparse"
         if self.learned is not None and self.stages.rerank:
             base = f"{base}+rerank({self.learned.version})"
+            if self.embedder is not None:
+                base += "+dense(fitted)" if self._dense_fitted else "+dense(rrf)"
         if self.cross is not None:
             base = f"{base}+cross({self.cross.name})"
         return base
@@ -111,14 +118,15 @@ class Retriever:
             timings["total"] = (time.perf_counter() - t0) * 1000
             return SearchResult(query=query, hits=hits, mode=self.mode, timings_ms=timings)
 
-        ordered = self._candidates(query, terms, raw, filters, held_out, timings)
+        fitted = dense is not None and self._dense_fitted
+        ordered = self._candidates(query, terms, raw, filters, held_out, timings, dense if fitted else None)
         t5 = time.perf_counter()
         x = rerank.featurise(ordered, query, learned, held_out or frozenset(), terms)
-        scores = rerank.score(x, learned.weights)
+        scores = rerank.score(x, learned.dense_weights if fitted else learned.weights)
         ranked: Iterable[IndexHit] = (
             IndexHit(ordered[i].point_id, float(scores[i]), ordered[i].payload) for i in np.argsort(-scores)
         )
-        if dense is not None:
+        if dense is not None and not fitted:
             ranked = self._fuse_dense(list(ranked), dense, filters, timings)
         # A few spare articles: a point deleted since the catalog was read has no payload and drops out.
         top = collapse_ids(ranked, k + 5)
@@ -207,8 +215,10 @@ class Retriever:
         filters: SearchFilters,
         held_out: frozenset[str] | None,
         timings: dict[str, float],
+        dense: list[float] | None = None,
     ) -> list[rerank.Candidate]:
-        """First-stage hits, plus the articles the learned profiles and the co-citation graph point to."""
+        """First-stage hits, plus the question's dense neighbours (when given), the articles the learned profiles
+        and the co-citation graph point to."""
         t_cat = time.perf_counter()
         loaded = self._cat is not None
         cat = self._catalog()
@@ -217,6 +227,15 @@ class Retriever:
         if not loaded:  # once per process (and after ingests): a long-lived server pays it at start-up
             timings["catalog_load"] = (time.perf_counter() - t_cat) * 1000
         candidates = {h.point_id: cat.candidate(h.point_id, h.payload, h.score, rank) for rank, h in enumerate(raw)}
+        if dense is not None:
+            t = time.perf_counter()
+            near = self.index.query(SparseVector([], []), dense, filters, limit=self.stages.dense_depth, fields=[])
+            for rank, h in enumerate(h for h in near if h.point_id in cat.by_id):
+                cand = candidates.get(h.point_id)
+                if cand is None:
+                    cand = candidates[h.point_id] = cat.candidate(h.point_id, cat.by_id[h.point_id])
+                cand.dense, cand.dense_rank = h.score, rank
+            timings["dense_neighbours"] = (time.perf_counter() - t) * 1000
         if self.learned is None or not self.stages.memory:
             return list(candidates.values())
         t = time.perf_counter()
@@ -245,10 +264,12 @@ class Retriever:
     def training_candidates(
         self, query: str, held_out: frozenset[str]
     ) -> tuple[list[rerank.Candidate], np.ndarray]:
-        """Candidates of a training question and their features, as if it had never been seen (for `learn`)."""
+        """Candidates of a training question and their features, as if it had never been seen (for `learn`);
+        with an embedder, its dense neighbours and their features too."""
         terms = self.encoder.query_terms(query)
         raw = self.index.query(self._sparse_query(query, terms), None, SearchFilters(), self.stages.candidates, [])
-        ordered = self._candidates(query, terms, raw, SearchFilters(), held_out, {})
+        dense = self.embedder.embed_query(query) if self.embedder is not None else None
+        ordered = self._candidates(query, terms, raw, SearchFilters(), held_out, {}, dense)
         return ordered, rerank.featurise(ordered, query, self.learned, held_out, terms)
 
 

