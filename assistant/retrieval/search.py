@@ -107,8 +107,8 @@ class Retriever:
         reranking = learned is not None and self.stages.rerank
         limit = max(k * 2, self.stages.candidates) if reranking else max(k * 2, k + 10)
         t2 = time.perf_counter()
-        # Reranking: the first stage stays sparse (the reranker learned on sparse features); the dense
-        # neighbours are fused after it. Without the reranker, Qdrant fuses sparse and dense itself.
+        # Reranking: the first stage stays sparse (the reranker learned on sparse features); the dense neighbours
+        # join the candidates or are fused after the reranker. Without it, Qdrant fuses sparse and dense itself.
         raw = self.index.query(sparse, None if reranking else dense, filters, limit=limit,
                                fields=[] if reranking else None)
         t3 = time.perf_counter()
@@ -145,9 +145,7 @@ class Retriever:
         """Weighted reciprocal-rank fusion, per article, of the reranked candidates and the question's dense
         neighbours: the embedder finds articles that share meaning but no words with the question."""
         t = time.perf_counter()
-        cat = self._catalog()
-        near = self.index.query(SparseVector([], []), dense, filters, limit=self.stages.dense_depth, fields=[])
-        neighbours = [IndexHit(h.point_id, h.score, cat.by_id[h.point_id]) for h in near if h.point_id in cat.by_id]
+        neighbours = self._neighbours(dense, filters)
         k0 = self.stages.dense_rrf_k
         fused: dict[object, float] = {}
         first: dict[object, IndexHit] = {}
@@ -160,6 +158,13 @@ class Retriever:
                for key, score in sorted(fused.items(), key=lambda kv: -kv[1])]
         timings["dense_fusion"] = (time.perf_counter() - t) * 1000
         return out
+
+    def _neighbours(self, dense: list[float], filters: SearchFilters) -> list[IndexHit]:
+        """The question's nearest passages by the dense model (cosine in `score`), ranking fields from the catalog;
+        a point the catalog has not seen yet (ingested since it was read) is left out."""
+        cat = self._catalog()
+        near = self.index.query(SparseVector([], []), dense, filters, limit=self.stages.dense_depth, fields=[])
+        return [IndexHit(h.point_id, h.score, cat.by_id[h.point_id]) for h in near if h.point_id in cat.by_id]
 
     def _cross_rerank(self, query: str, hits: list[Hit], k: int, timings: dict[str, float]) -> list[Hit]:
         """The optional last stage: a cross-encoder re-scores the top articles, reading question and text together."""
@@ -229,11 +234,10 @@ class Retriever:
         candidates = {h.point_id: cat.candidate(h.point_id, h.payload, h.score, rank) for rank, h in enumerate(raw)}
         if dense is not None:
             t = time.perf_counter()
-            near = self.index.query(SparseVector([], []), dense, filters, limit=self.stages.dense_depth, fields=[])
-            for rank, h in enumerate(h for h in near if h.point_id in cat.by_id):
+            for rank, h in enumerate(self._neighbours(dense, filters)):
                 cand = candidates.get(h.point_id)
                 if cand is None:
-                    cand = candidates[h.point_id] = cat.candidate(h.point_id, cat.by_id[h.point_id])
+                    cand = candidates[h.point_id] = cat.candidate(h.point_id, h.payload)
                 cand.dense, cand.dense_rank = h.score, rank
             timings["dense_neighbours"] = (time.perf_counter() - t) * 1000
         if self.learned is None or not self.stages.memory:
