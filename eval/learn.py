@@ -325,17 +325,21 @@ def learn(
     )
     r = settings.retrieval
     stages = Stages(candidates=candidates, memory_k=r.memory_k, assoc_weight=r.assoc_weight, dense_depth=r.dense_depth)
-    queries = _training_queries(Retriever(index, encoder, None, model, stages), stard)
-    dense_queries = _training_queries(Retriever(index, encoder, embedder, model, stages), stard) if embedder else []
+
+    def training_sets(index: Index, examples: list[Example]) -> tuple[list[_Query], list[_Query]]:
+        """The examples' candidates without and (with an embedder) with the dense neighbours."""
+        sparse = _training_queries(Retriever(index, encoder, None, model, stages), examples)
+        dense = _training_queries(Retriever(index, encoder, embedder, model, stages), examples) if embedder else []
+        return sparse, dense
+
+    queries, dense_queries = training_sets(index, stard)
     index.close()
     resident_queries: list[_Query] = []
     resident_dense: list[_Query] = []
     if residents:  # the governance corpus, for the resident questions' own candidates
         rindex = _temp_index(embedder)
         Ingestor(rindex, encoder, embedder, chunker, load_taxonomy(settings.taxonomy)).run(settings.corpus_dir)
-        resident_queries = _training_queries(Retriever(rindex, encoder, None, model, stages), residents)
-        if embedder is not None:
-            resident_dense = _training_queries(Retriever(rindex, encoder, embedder, model, stages), residents)
+        resident_queries, resident_dense = training_sets(rindex, residents)
         rindex.close()
     model.weights = fit_weights(queries + resident_queries * RESIDENT_FIT_WEIGHT)
     if embedder is not None:
