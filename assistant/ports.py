@@ -26,6 +26,10 @@ class SparseEncoder(Protocol):
         """Term weights of a query, after normalisation and synonym expansion; `extra` adds weighted terms."""
         ...
 
+    def query_text(self, text: str, expand: bool = True) -> str:
+        """The query as a dense model should read it: normalised, rewritten and (with `expand`) expanded."""
+        ...
+
 
 class Embedder(Protocol):
     @property

@@ -102,13 +102,14 @@ class DenseOnly:
 
     def __init__(self, comp: wiring.Components, depth: int = 100) -> None:
         self.comp, self.depth = comp, depth
+        self.text = comp.retriever().dense_text  # what the dense model reads (settings: retrieval.dense_query)
 
     def search(self, query: str, k: int = 10):  # type: ignore[no-untyped-def]
         from assistant.domain import SearchFilters, SparseVector
         from assistant.retrieval.search import SearchResult, collapse
 
         assert self.comp.embedder is not None
-        vec = self.comp.embedder.embed_query(query)
+        vec = self.comp.embedder.embed_query(self.text(query))
         raw = self.comp.index.query(SparseVector([], []), vec, SearchFilters(), limit=max(k * 2, self.depth))
         return SearchResult(query, collapse(raw, k), f"dense({self.comp.embedder.name})")
 

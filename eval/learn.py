@@ -324,7 +324,8 @@ def learn(
         article_chapter={k: c for k, c in sorted(chapters.items()) if k in article_prior},
     )
     r = settings.retrieval
-    stages = Stages(candidates=candidates, memory_k=r.memory_k, assoc_weight=r.assoc_weight, dense_depth=r.dense_depth)
+    stages = Stages(candidates=candidates, memory_k=r.memory_k, assoc_weight=r.assoc_weight, dense_depth=r.dense_depth,
+                    dense_query=r.dense_query)
 
     def training_sets(index: Index, examples: list[Example]) -> tuple[list[_Query], list[_Query]]:
         """The examples' candidates without and (with an embedder) with the dense neighbours."""

@@ -44,6 +44,7 @@ class Stages:
     dense_weight: float = 0.5  # weighted RRF of the reranked list and the dense neighbours (with an embedder)
     dense_rrf_k: int = 30
     dense_depth: int = 300
+    dense_query: str = "raw"  # raw | rewritten | expanded: what the dense model reads (see SparseEncoder.query_text)
 
 
 class Retriever:
@@ -102,7 +103,7 @@ class Retriever:
         timings["sparse_encode"] = (t1 - t0) * 1000
         dense = None
         if self.embedder is not None:
-            dense = self.embedder.embed_query(query)
+            dense = self.embedder.embed_query(self.dense_text(query))
             timings["dense_encode"] = (time.perf_counter() - t1) * 1000
         reranking = learned is not None and self.stages.rerank
         limit = max(k * 2, self.stages.candidates) if reranking else max(k * 2, k + 10)
@@ -138,6 +139,11 @@ class Retriever:
         hits = self._cross_rerank(query, hits, wanted, timings)
         timings["total"] = (time.perf_counter() - t0) * 1000
         return SearchResult(query=query, hits=hits, mode=self.mode, timings_ms=timings)
+
+    def dense_text(self, query: str) -> str:
+        """The question as the dense model reads it (`Stages.dense_query`)."""
+        mode = self.stages.dense_query
+        return query if mode == "raw" else self.encoder.query_text(query, expand=mode == "expanded")
 
     def _fuse_dense(
         self, ranked: list[IndexHit], dense: list[float], filters: SearchFilters, timings: dict[str, float]
@@ -272,7 +278,7 @@ class Retriever:
         with an embedder, its dense neighbours and their features too."""
         terms = self.encoder.query_terms(query)
         raw = self.index.query(self._sparse_query(query, terms), None, SearchFilters(), self.stages.candidates, [])
-        dense = self.embedder.embed_query(query) if self.embedder is not None else None
+        dense = self.embedder.embed_query(self.dense_text(query)) if self.embedder is not None else None
         ordered = self._candidates(query, terms, raw, SearchFilters(), held_out, {}, dense)
         return ordered, rerank.featurise(ordered, query, self.learned, held_out, terms)
 

@@ -60,6 +60,13 @@ class Bm25SparseEncoder:
         """The query's own tokens after normalisation (no expansion)."""
         return self.tokenizer.tokens(self.lexicon.rewrite(normalize_query(text)))
 
+    def query_text(self, text: str, expand: bool = True) -> str:
+        """The query as text for a dense model: normalised, dialect rewritten (咋个 → 怎么) and, with `expand`, the
+        lexicon's statutory terms appended (吃低保 → … 最低生活保障), so the embedder reads the law's words too."""
+        query = self.lexicon.rewrite(normalize_query(text))
+        extra = self.lexicon.expand(query) if expand else []
+        return " ".join([query, *extra])
+
     def encode_query(self, text: str, extra: dict[str, float] | None = None) -> SparseVector:
         """Query tokens at weight 1, lexicon expansions at `expansion_weight`, `extra` terms at their weight."""
         query = self.lexicon.rewrite(normalize_query(text))

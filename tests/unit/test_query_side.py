@@ -41,6 +41,13 @@ def test_query_vector_carries_expansions_at_lower_weight(encoder: Bm25SparseEnco
     assert term_id("怎么") not in vec  # stopword
 
 
+def test_dense_query_text_is_rewritten_and_expanded(encoder: Bm25SparseEncoder) -> None:
+    assert encoder.query_text("申请低保要带啥子材料", expand=False) == "申请低保要带什么材料"
+    expanded = encoder.query_text("申请低保要带啥子材料")
+    assert expanded.startswith("申请低保要带什么材料 ") and "最低生活保障" in expanded
+    assert encoder.query_text("最低生活保障") == "最低生活保障"  # nothing to add
+
+
 def test_document_weights_saturate_and_normalise_length(encoder: Bm25SparseEncoder) -> None:
     once = encoder.encode_document("燃气")
     many = encoder.encode_document("燃气 " * 10)
@@ -56,3 +63,17 @@ def test_document_weights_saturate_and_normalise_length(encoder: Bm25SparseEncod
 def test_signature_tracks_vocabulary(encoder: Bm25SparseEncoder) -> None:
     other = Bm25SparseEncoder(Tokenizer(extra_terms=["新词"]), Lexicon.load())
     assert encoder.signature != other.signature
+
+
+def test_retriever_dense_text_follows_the_setting(encoder: Bm25SparseEncoder) -> None:
+    from assistant.retrieval.search import Retriever, Stages
+
+    class _NoDense:
+        has_dense = False
+
+    def text(mode: str) -> str:
+        return Retriever(_NoDense(), encoder, stages=Stages(dense_query=mode)).dense_text("低保咋个办")  # type: ignore[arg-type]
+
+    assert text("raw") == "低保咋个办"
+    assert text("rewritten") == "低保怎么办"
+    assert text("expanded").startswith("低保怎么办 ") and "最低生活保障" in text("expanded")
