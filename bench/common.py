@@ -11,6 +11,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 
 import httpx
@@ -100,9 +101,12 @@ def dense_settings() -> Settings:
 class DenseOnly:
     """The dense model alone (nearest neighbours, one hit per article): the ablation's reference row."""
 
-    def __init__(self, comp: wiring.Components, depth: int = 100) -> None:
+    def __init__(self, comp: wiring.Components, depth: int = 100, dense_query: str | None = None) -> None:
         self.comp, self.depth = comp, depth
-        self.text = comp.retriever().dense_text  # what the dense model reads (settings: retrieval.dense_query)
+        retriever = comp.retriever()
+        if dense_query is not None:
+            retriever.stages = replace(retriever.stages, dense_query=dense_query)
+        self.text = retriever.dense_text  # what the dense model reads (settings: retrieval.dense_query)
 
     def search(self, query: str, k: int = 10):  # type: ignore[no-untyped-def]
         from assistant.domain import SearchFilters, SparseVector

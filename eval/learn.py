@@ -311,6 +311,7 @@ def learn(
     }
     if embedder is not None:
         meta["dense_model"] = embedder.name
+        meta["dense_query"] = settings.retrieval.dense_query  # what the dense model read of each question
     chunker = Chunker(settings.retrieval.max_chunk_chars)
     index = _temp_index(embedder)
     Ingestor(index, encoder, embedder, chunker, {}).run(stard_dir / "laws")

@@ -8,6 +8,7 @@ optional and timed; the timings come back with the result.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable
@@ -20,6 +21,8 @@ from assistant.domain import RANKING_FIELDS, Hit, IndexHit, SearchFilters, Spars
 from assistant.ports import CrossScorer, Embedder, Index, SparseEncoder
 from assistant.retrieval import rerank
 from assistant.retrieval.learned import LearnedModel
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(slots=True)
@@ -69,6 +72,10 @@ class Retriever:
         self._dense_fitted = (
             self.embedder is not None and learned is not None and learned.fitted_for(self.embedder.name)
         )
+        fitted_query = learned.meta.get("dense_query", "raw") if learned is not None else None
+        if self._dense_fitted and fitted_query != stages.dense_query:
+            logger.warning("the learned dense weights were fitted with dense_query=%s, this retriever uses %s",
+                           fitted_query, stages.dense_query)
 
     @property
     def mode(self) -> str:

