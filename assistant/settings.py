@@ -70,7 +70,7 @@ class RetrievalSettings(BaseModel):
     dense_rrf_k: int = 30
     dense_depth: int = 300
     # What the dense model reads of the question: as typed, dialect rewritten, or rewritten plus the lexicon's
-    # statutory terms (chosen on the train splits, see README "Retrieval quality").
+    # statutory terms (measured on the resident train split: README, "Resident-voice dev questions").
     dense_query: Literal["raw", "rewritten", "expanded"] = "raw"
 
     @field_validator("k1", "avg_len", "max_chunk_chars")
