@@ -58,18 +58,22 @@ class Bm25SparseEncoder:
 
     def query_terms(self, text: str) -> list[str]:
         """The query's own tokens after normalisation (no expansion)."""
-        return self.tokenizer.tokens(self.lexicon.rewrite(normalize_query(text)))
+        return self.tokenizer.tokens(self._rewritten(text))
+
+    def _rewritten(self, text: str) -> str:
+        """Normalised (width, script, spaces), then dialect rewritten: what every query-side path starts from."""
+        return self.lexicon.rewrite(normalize_query(text))
 
     def query_text(self, text: str, expand: bool = True) -> str:
         """The query as text for a dense model: normalised, dialect rewritten (咋个 → 怎么) and, with `expand`, the
         lexicon's statutory terms appended (吃低保 → … 最低生活保障), so the embedder reads the law's words too."""
-        query = self.lexicon.rewrite(normalize_query(text))
+        query = self._rewritten(text)
         extra = self.lexicon.expand(query) if expand else []
         return " ".join([query, *extra])
 
     def encode_query(self, text: str, extra: dict[str, float] | None = None) -> SparseVector:
         """Query tokens at weight 1, lexicon expansions at `expansion_weight`, `extra` terms at their weight."""
-        query = self.lexicon.rewrite(normalize_query(text))
+        query = self._rewritten(text)
         items: dict[int, float] = {}
         for term in self.tokenizer.tokens(query):
             tid = term_id(term)
