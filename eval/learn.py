@@ -193,11 +193,14 @@ def build_associations(
         lift = p / (doc_count[b] / n_docs)
         if lift >= MIN_LIFT:
             assoc.setdefault(a, []).append((b, p * math.log(lift)))
+    # Strength on one scale for every lay word: the median lay word's best association is 1 (stronger ones are
+    # capped there). Scaling each word by its own best target instead would give a weak association of a generic
+    # word (不 → 生产者, p 0.08) the full weight of a strong one (一年 → 一年期, p 1.0).
+    best_of = {a: sorted(t, key=lambda x: (-x[1], x[0]))[:ASSOC_PER_TERM] for a, t in assoc.items()}
+    scale = float(np.median([best[0][1] for best in best_of.values()])) if best_of else 1.0
     out = {}
-    for a, targets in assoc.items():
-        best = sorted(targets, key=lambda t: (-t[1], t[0]))[:ASSOC_PER_TERM]
-        top = best[0][1]
-        out[a] = [(b, round(w / top, 4)) for b, w in best]
+    for a, best in best_of.items():
+        out[a] = [(b, round(min(1.0, w / scale), 4)) for b, w in best]
     return out
 
 

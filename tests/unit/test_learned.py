@@ -124,3 +124,26 @@ def test_a_retriever_that_reads_questions_unlike_the_fit_says_so(caplog: pytest.
         assert not caplog.records
         Retriever(_Dense(), encoder, _Emb(), fitted, Stages(dense_query="expanded"))  # type: ignore[arg-type]
     assert "fitted with dense_query=raw" in caplog.text
+
+
+def test_association_strength_is_on_one_scale_for_all_lay_words() -> None:
+    """A strong association (every 开除 question's gold says 解除) outweighs a weak one of a generic word (a few of
+    many 公司 questions cite the carrier's articles): each word's best target is not simply given full weight."""
+    from assistant import wiring
+    from assistant.settings import get_settings
+    from eval.learn import Example, build_associations
+
+    texts = {"劳动合同法#39": "用人单位可以解除劳动合同", "民法典#811": "承运人应当在约定期限内将旅客运输到约定地点",
+             "民法典#1123": "继承开始后，按照法定继承办理", "民法典#703": "租赁合同是出租人将租赁物交付承租人使用"}
+    examples = (
+        [Example("无故开除", frozenset({"劳动合同法#39"}))] * 4
+        + [Example("公司的车晚点了", frozenset({"民法典#811"}))] * 3
+        + [Example("公司老人去世留下遗产", frozenset({"民法典#1123"}))] * 20
+        + [Example("老人去世留下遗产", frozenset({"民法典#1123"}))] * 20
+        + [Example("房东不退押金", frozenset({"民法典#703"}))] * 30
+    )
+    assoc = dict(build_associations(examples, texts, wiring.build_encoder(get_settings())))
+    strong = dict(assoc["开除"])
+    weak = dict(assoc["公司"])  # → 承运人 in 3 of its 23 questions
+    assert max(strong.values()) == 1.0
+    assert 0 < max(weak.values()) < 0.5
