@@ -86,7 +86,9 @@ def test_client_error_is_reported(llama_url: str) -> None:
 
 
 def test_pipeline_over_the_real_server(answers: AnswerService, llama_url: str) -> None:
-    chat = OpenAICompatChat(llama_url, "smollm2", max_tokens=64)
+    # A generous per-attempt timeout: this checks the protocol and the pipeline, not the speed of a CPU model
+    # reading a 1,200-token prompt on a busy 2-core CI machine (20 s, the serving default, was not always enough).
+    chat = OpenAICompatChat(llama_url, "smollm2", max_tokens=64, timeout_s=180)
     # SmolLM2's tokenizer spends about one token per Chinese character: a smaller evidence budget fits its window
     budget = answers.llm_settings.model_copy(update={"context_tokens": 1200})
     service = AnswerService(answers.retriever, answers.prompts, answers.settings, budget, chat)
