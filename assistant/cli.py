@@ -364,6 +364,10 @@ def learn(
     dense: Annotated[bool, typer.Option(
         help="Also fit reranker weights with the configured dense model's neighbours (GRIDWORKER_EMBEDDING__MODEL)."
     )] = False,
+    resident_weight: Annotated[int | None, typer.Option(
+        min=0, help="How many times each resident question counts in the reranker's objective (0: profiles only; "
+        "default: eval.learn.RESIDENT_FIT_WEIGHT)."
+    )] = None,
 ) -> None:
     """Rebuild the learned retrieval artefact from STARD train (profiles, priors, associations, reranker)."""
     from assistant import wiring
@@ -384,7 +388,8 @@ def learn(
     if not (stard_dir / "gold.jsonl").is_file():
         console.print(f"no STARD data at {stard_dir}")
         raise typer.Exit(2)
-    model = run_learn(settings, stard_dir, target, resident=resident, embedder=embedder)
+    weight = {} if resident_weight is None else {"resident_weight": resident_weight}
+    model = run_learn(settings, stard_dir, target, resident=resident, embedder=embedder, **weight)
     console.print(f"wrote {target}: {model.version}, {len(model.profiles)} article profiles, "
                   f"{len(model.assoc)} associations, train fit {model.meta.get('train_fit')}")
     console.print("weights: " + ", ".join(f"{k}={v:g}" for k, v in model.weights.items()))
