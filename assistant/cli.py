@@ -388,8 +388,8 @@ def learn(
     if not (stard_dir / "gold.jsonl").is_file():
         console.print(f"no STARD data at {stard_dir}")
         raise typer.Exit(2)
-    weight = {} if resident_weight is None else {"resident_weight": resident_weight}
-    model = run_learn(settings, stard_dir, target, resident=resident, embedder=embedder, **weight)
+    model = run_learn(settings, stard_dir, target, resident=resident, embedder=embedder,
+                      resident_weight=resident_weight)
     console.print(f"wrote {target}: {model.version}, {len(model.profiles)} article profiles, "
                   f"{len(model.assoc)} associations, train fit {model.meta.get('train_fit')}")
     console.print("weights: " + ", ".join(f"{k}={v:g}" for k, v in model.weights.items()))

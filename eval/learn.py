@@ -11,7 +11,7 @@ governance corpus (eval/data/retrieval.resident.train.jsonl).
 3. Reranker weights: coordinate ascent on train, every training question scored with its own contribution to
    profiles and priors held out, over candidates from the real pipeline (statute chunks of stard/laws in a
    throwaway Qdrant Edge index), objective MRR@10 + Recall@10 + Recall@100. The weights are fitted on STARD
-   train, and on the resident train questions (over the governance corpus) when RESIDENT_FIT_WEIGHT > 0.
+   train, and on the resident train questions (over the governance corpus) when their weight is above 0.
 """
 
 from __future__ import annotations
@@ -283,7 +283,7 @@ def learn(
     candidates: int = LEARN_CANDIDATES,
     resident: Path | None = None,
     embedder: Embedder | None = None,
-    resident_weight: int = RESIDENT_FIT_WEIGHT,
+    resident_weight: int | None = None,
 ) -> LearnedModel:
     """Build, fit and save the artefact. Reads `gold.jsonl` (train rows only) and the `laws/` texts, and the
     resident-voice train questions (`resident`, e.g. RESIDENT_TRAIN; off by default, see the README) with the
@@ -291,7 +291,9 @@ def learn(
     `limit` takes only the first N STARD training questions (tests); `candidates` is the first-stage depth the
     weights are fitted over (deeper than the serving default: the fit sees gold articles from deep in the pool).
     With an `embedder`, a second weight set is fitted with its dense neighbours among the candidates
-    (`dense_weights`, for that model only); the texts are embedded once (the embedder's cache keeps them)."""
+    (`dense_weights`, for that model only); the texts are embedded once (the embedder's cache keeps them).
+    `resident_weight`: how many times each resident question counts in the weights' objective (None:
+    RESIDENT_FIT_WEIGHT)."""
     from assistant import wiring
     from ingest.chunker import Chunker
     from ingest.loaders import load_taxonomy
@@ -350,9 +352,10 @@ def learn(
         Ingestor(rindex, encoder, embedder, chunker, load_taxonomy(settings.taxonomy)).run(settings.corpus_dir)
         resident_queries, resident_dense = training_sets(rindex, residents)
         rindex.close()
-    model.weights = fit_weights(queries + resident_queries * resident_weight)
+    weight = RESIDENT_FIT_WEIGHT if resident_weight is None else resident_weight
+    model.weights = fit_weights(queries + resident_queries * weight)
     if embedder is not None:
-        model.dense_weights = fit_weights(dense_queries + resident_dense * resident_weight)
+        model.dense_weights = fit_weights(dense_queries + resident_dense * weight)
     for name, qs, weights in (("train_fit", queries, model.weights),
                               ("resident_train_fit", resident_queries, model.weights),
                               ("dense_train_fit", dense_queries, model.dense_weights),
