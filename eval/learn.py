@@ -5,7 +5,9 @@ governance corpus (eval/data/retrieval.resident.train.jsonl).
     gridworker learn [--stard DIR] [--resident PATH] [--out PATH]
 
 1. Lay-word profiles and citation priors: the words of each training question, credited to its gold articles,
-   and to their chapters (law | chapter | section, read from the ingested texts). Both train sets contribute.
+   and to their chapters (law | chapter | section, read from the ingested texts). Both train sets contribute;
+   the resident questions' evidence is scoped to the corpus file each one cites (`scoped`), so it ranks that
+   document and leaves other copies of a law (STARD's pool) alone.
 2. Term associations: a lay word → statutory words that appear in the gold articles of the questions using it
    far more often than in gold articles at large (lift), kept only when seen in several questions.
 3. Reranker weights: coordinate ascent on train, every training question scored with its own contribution to
@@ -29,7 +31,7 @@ import numpy as np
 
 from assistant.domain import RANKING_FIELDS, article_key
 from assistant.ports import Embedder, Index
-from assistant.retrieval.learned import LearnedModel
+from assistant.retrieval.learned import LearnedModel, scoped
 from assistant.retrieval.rerank import FEATURES, Candidate, chapter_key
 from assistant.retrieval.search import Retriever, Stages
 from assistant.retrieval.sparse import Bm25SparseEncoder
@@ -85,8 +87,10 @@ def resident_examples(
     path: Path, corpus_dir: Path, taxonomy: dict[str, str]
 ) -> tuple[list[Example], dict[str, str]]:
     """The team's resident-voice train questions, their gold (file, article) turned into article keys the way
-    the ingest pipeline keys them (only the files they cite are read). A gold article the corpus does not hold
-    is an error in the data, reported, not skipped. Also returns the chapter key of every article read."""
+    the ingest pipeline keys them, scoped to the file (`scoped`: what these questions teach holds for the
+    governance corpus's documents, not for every copy of a law; only the files they cite are read). A gold
+    article the corpus does not hold is an error in the data, reported, not skipped. Also returns the (scoped)
+    chapter key of every article read."""
     from ingest import loaders, statute
     from ingest.chunker import Chunker
 
@@ -101,8 +105,9 @@ def resident_examples(
             payload = chunk.payload()
             key = payload["article_key"]
             if key and chunk.article_no is not None:
-                keys.setdefault((chunk.file, chunk.article_no), key)
-                chapters.setdefault(key, chapter_key(payload))
+                local = scoped(chunk.file, key)
+                keys.setdefault((chunk.file, chunk.article_no), local)
+                chapters.setdefault(local, scoped(chunk.file, chapter_key(payload)))
     out = []
     for r in rows:
         gold = [(g["file"], g["article_no"]) for g in r["gold"]]
@@ -207,16 +212,23 @@ def build_associations(
     return out
 
 
-def _matrix(cands: list[Candidate], x: np.ndarray) -> _Query:
-    keys = [str(c.payload.get("article_key") or f"?{c.point_id}") for c in cands]
+def _matrix(cands: list[Candidate], x: np.ndarray, local: bool = False) -> _Query:
+    """Candidate article keys (file-scoped with `local`, as resident gold is) and features."""
+    keys = []
+    for c in cands:
+        key, file = c.payload.get("article_key"), c.payload.get("file")
+        if key and local and isinstance(file, str):
+            key = scoped(file, str(key))
+        keys.append(str(key or f"?{c.point_id}"))
     return _Query(frozenset(), keys, x)
 
 
-def _training_queries(retriever: Retriever, examples: list[Example]) -> list[_Query]:
-    """Each training question's candidates and features, its own contribution to the profiles held out."""
+def _training_queries(retriever: Retriever, examples: list[Example], local: bool = False) -> list[_Query]:
+    """Each training question's candidates and features, its own contribution to the profiles held out.
+    `local`: the gold keys are file-scoped (resident questions)."""
     out = []
     for q in examples:
-        mq = _matrix(*retriever.training_candidates(q.text, q.gold))
+        mq = _matrix(*retriever.training_candidates(q.text, q.gold), local=local)
         mq.gold = q.gold
         out.append(mq)
     return out
@@ -314,7 +326,7 @@ def learn(
         "source": "STARD train split (../shared/eval/stard/gold.jsonl, split == train)"
         + (f" and {resident.name}" if resident else ""),
         "train_questions": len(questions),
-        **({"resident_train_questions": len(residents)} if residents else {}),
+        **({"resident_train_questions": len(residents), "resident_scope": "file"} if residents else {}),
         "tokenizer": encoder.signature,
         "features": list(FEATURES),
     }
@@ -337,10 +349,13 @@ def learn(
     stages = Stages(candidates=candidates, memory_k=r.memory_k, assoc_weight=r.assoc_weight, dense_depth=r.dense_depth,
                     dense_query=r.dense_query)
 
-    def training_sets(index: Index, examples: list[Example]) -> tuple[list[_Query], list[_Query]]:
+    def training_sets(
+        index: Index, examples: list[Example], local: bool = False
+    ) -> tuple[list[_Query], list[_Query]]:
         """The examples' candidates without and (with an embedder) with the dense neighbours."""
-        sparse = _training_queries(Retriever(index, encoder, None, model, stages), examples)
-        dense = _training_queries(Retriever(index, encoder, embedder, model, stages), examples) if embedder else []
+        sparse = _training_queries(Retriever(index, encoder, None, model, stages), examples, local)
+        dense = (_training_queries(Retriever(index, encoder, embedder, model, stages), examples, local)
+                 if embedder else [])
         return sparse, dense
 
     queries, dense_queries = training_sets(index, stard)
@@ -350,7 +365,7 @@ def learn(
     if residents:  # the governance corpus, for the resident questions' own candidates
         rindex = _temp_index(embedder)
         Ingestor(rindex, encoder, embedder, chunker, load_taxonomy(settings.taxonomy)).run(settings.corpus_dir)
-        resident_queries, resident_dense = training_sets(rindex, residents)
+        resident_queries, resident_dense = training_sets(rindex, residents, local=True)
         rindex.close()
     weight = RESIDENT_FIT_WEIGHT if resident_weight is None else resident_weight
     model.weights = fit_weights(queries + resident_queries * weight)

@@ -21,6 +21,15 @@ from importlib import resources
 from pathlib import Path
 
 DEFAULT_PATH = Path(str(resources.files("assistant.retrieval") / "data" / "learned.json"))
+SCOPE = "::"
+
+
+def scoped(file: str, key: str) -> str:
+    """Evidence that holds for one document only: `file::key`, where key is an article key (民法典#1067), a law
+    (民法典) or a chapter key. The resident-voice train questions were written against the governance corpus's
+    files, so what they teach is scoped to those files; STARD's evidence (plain keys) holds for every copy and
+    version of a law. `file` is the path as the ingest pipeline records it (relative to the corpus root)."""
+    return f"{file}{SCOPE}{key}"
 
 
 class ProfileIndex:
@@ -142,19 +151,23 @@ class LearnedModel:
         scale = self._chapters.coverage(terms) or 1.0
         return {k: v / scale for k, v in self._chapters.match(terms, own, held).items()}
 
-    def article_prior_of(self, key: object, held_out: frozenset[str] = frozenset()) -> float:
-        """log(1 + training citations of the article), a held-out question's own citation removed."""
+    def article_prior_of(self, key: object, held_out: frozenset[str] = frozenset(), file: object = None) -> float:
+        """log(1 + training citations of the article), a held-out question's own citation removed. With the
+        candidate's `file`, the citations scoped to that file count too."""
         if not isinstance(key, str):
             return 0.0
-        if key not in held_out:
+        local = scoped(file, key) if isinstance(file, str) else None
+        if key not in held_out and (local is None or local not in self.article_prior):
             return self._log_prior.get(key, 0.0)
-        n = self.article_prior.get(key, 0) - 1
-        return math.log1p(max(n, 0))
+        n = sum(max(self.article_prior.get(k, 0) - (k in held_out), 0) for k in (key, local) if k is not None)
+        return math.log1p(n)
 
-    def law_prior_of(self, law: str, held_out: frozenset[str] = frozenset()) -> float:
-        """log(1 + training citations of the law)."""
-        n = self.law_prior.get(law, 0) - sum(1 for k in held_out if k.split("#", 1)[0] == law)
-        return math.log1p(max(n, 0))
+    def law_prior_of(self, law: str, held_out: frozenset[str] = frozenset(), file: object = None) -> float:
+        """log(1 + training citations of the law), and of the law in that `file` when given."""
+        laws = (law, scoped(file, law)) if isinstance(file, str) else (law,)
+        n = sum(max(self.law_prior.get(name, 0) - sum(1 for k in held_out if k.split("#", 1)[0] == name), 0)
+                for name in laws)
+        return math.log1p(n)
 
     def cocited(self, key: str, held_out: frozenset[str] = frozenset()) -> dict[str, int]:
         """Articles cited together with `key` in training, with counts (a held-out question's own pairs removed)."""

@@ -105,13 +105,16 @@ def featurise(
     cats = [c.payload.get("category", "") for c in candidates]
     routed = (sparse_rank >= 0) & (sparse_rank < ROUTING_DEPTH)
     laws = {t: law_key(t) for t in set(titles)}
-    per_title: dict[str, tuple[float, float]] = {}  # title → (law prior, title match)
-    for title, law in laws.items():
-        law_prior = model.law_prior_of(law, held_out) if model else 0.0
-        per_title[title] = (law_prior, _title_match(law, query))
+    files = [c.payload.get("file") for c in candidates]
+    sources = list(zip(titles, files, strict=True))
+    per_title: dict[tuple[str, object], tuple[float, float]] = {}  # (title, file) → (law prior, title match)
+    for title, file in set(sources):
+        law = laws[title]
+        law_prior = model.law_prior_of(law, held_out, file) if model else 0.0
+        per_title[title, file] = (law_prior, _title_match(law, query))
     # Trust the learned evidence as far as the question lies in territory the training covered: the share of
     # the first stage's top score mass that falls in laws with training citations.
-    known = sum(sparse[i] for i in np.flatnonzero(routed) if per_title[titles[i]][0] > 0)
+    known = sum(sparse[i] for i in np.flatnonzero(routed) if per_title[sources[i]][0] > 0)
     confidence = known / (sum(sparse[i] for i in np.flatnonzero(routed)) or 1.0)
     x = np.zeros((n, len(FEATURES)))
     x[:, 0] = sparse / (sparse.max(initial=0.0) or 1.0)
@@ -119,9 +122,10 @@ def featurise(
     x[:, 2] = memory  # already calibrated to [0, 1) by the query's coverage
     x[:, 3] = np.where(memory_rank >= 0, memory / (memory_rank + 2), 0.0)
     if model is not None:
-        x[:, 4] = [model.article_prior_of(c.payload.get("article_key"), held_out) for c in candidates]
-    x[:, 5] = [per_title[t][0] for t in titles]
-    x[:, 6] = [per_title[t][1] for t in titles]
+        x[:, 4] = [model.article_prior_of(c.payload.get("article_key"), held_out, f)
+                   for c, f in zip(candidates, files, strict=True)]
+    x[:, 5] = [per_title[s][0] for s in sources]
+    x[:, 6] = [per_title[s][1] for s in sources]
     x[:, 7] = _share(cats, sparse, routed)
     x[:, 8] = [c.cocite for c in candidates]
     x[:, 9] = [c.neighbour for c in candidates]

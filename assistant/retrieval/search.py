@@ -20,7 +20,7 @@ import numpy as np
 from assistant.domain import RANKING_FIELDS, Hit, IndexHit, SearchFilters, SparseVector
 from assistant.ports import CrossScorer, Embedder, Index, SparseEncoder
 from assistant.retrieval import rerank
-from assistant.retrieval.learned import LearnedModel
+from assistant.retrieval.learned import LearnedModel, scoped
 
 logger = logging.getLogger(__name__)
 
@@ -263,7 +263,8 @@ class Retriever:
         scale = self.learned.coverage(terms) or 1.0
         for rank, (key, value) in enumerate(memory.items()):
             for cand in cat.candidates(key, candidates, filters):
-                cand.memory, cand.memory_rank = value / scale, rank
+                if cand.memory_rank is None:  # an article's plain and file-scoped profiles: the best match counts
+                    cand.memory, cand.memory_rank = value / scale, rank
         cocite, neighbour = rerank.graph_scores(rerank.seeds(list(candidates.values())), self.learned, held)
         for key, value in cocite.items():
             for cand in cat.candidates(key, candidates, filters):
@@ -274,7 +275,9 @@ class Retriever:
         chapters = self.learned.chapter_memory(terms, own)
         if chapters:
             for cand in candidates.values():
-                cand.chapter_memory = chapters.get(cand.chapter, 0.0)
+                file = cand.payload.get("file")
+                local = chapters.get(scoped(file, cand.chapter), 0.0) if isinstance(file, str) else 0.0
+                cand.chapter_memory = max(chapters.get(cand.chapter, 0.0), local)
         timings["memory"] = (time.perf_counter() - t) * 1000
         return list(candidates.values())
 
@@ -307,6 +310,9 @@ class _Catalog:
             key = p.payload.get("article_key")
             if isinstance(key, str):
                 by_key.setdefault(key, []).append(p.point_id)
+                file = p.payload.get("file")
+                if isinstance(file, str):  # the key of evidence scoped to this document
+                    by_key.setdefault(scoped(file, key), []).append(p.point_id)
             chapter[p.point_id] = rerank.chapter_key(p.payload)
             text = rerank.heading_text(p.payload)
             if text not in words:

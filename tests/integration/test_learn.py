@@ -16,6 +16,7 @@ import pytest
 from assistant import wiring
 from assistant.domain import SearchFilters, article_key
 from assistant.retrieval.learned import LearnedModel
+from assistant.retrieval.rerank import FEATURES
 from assistant.settings import RetrievalSettings, Settings
 from eval.learn import RESIDENT_TRAIN, learn, resident_examples
 from ingest.chunker import Chunker
@@ -131,6 +132,37 @@ def _cn(n: int) -> str:
     from assistant.numerals import int_to_cn
 
     return int_to_cn(n)
+
+
+def test_resident_evidence_reaches_only_the_file_it_was_written_against(
+    tmp_path: Path, small_model, resident_slice: Path, shared_corpus: Path  # type: ignore[no-untyped-def]
+) -> None:
+    """The resident questions' profiles and priors are scoped to the governance corpus's file: the same law
+    under another path (STARD's copy, another edition) gets none of them."""
+    _, out = small_model
+    row = json.loads(resident_slice.read_text("utf-8").splitlines()[0])
+    gold = row["gold"][0]
+    docs = tmp_path / "docs"
+    (docs / Path(gold["file"]).parent).mkdir(parents=True)
+    shutil.copy(shared_corpus / gold["file"], docs / gold["file"])
+    (docs / "other").mkdir()
+    shutil.copy(shared_corpus / gold["file"], docs / "other" / Path(gold["file"]).name)
+    settings = Settings(index_dir=tmp_path / "index", retrieval=RetrievalSettings(learned=out))
+    comp = wiring.build(settings)
+    try:
+        Ingestor(comp.index, comp.encoder, None, Chunker(500), {}).run(docs)
+        candidates, x = comp.retriever().training_candidates(row["question"], frozenset())
+        memory, prior = x[:, FEATURES.index("memory")], x[:, FEATURES.index("article_prior")]
+        rows: dict[str, list[int]] = {}
+        for i, c in enumerate(candidates):
+            if c.payload.get("article_no") == gold["article_no"]:
+                rows.setdefault(c.payload["file"], []).append(i)
+        assert set(rows) == {gold["file"], f"other/{Path(gold['file']).name}"}
+        mine, other = rows[gold["file"]], rows[f"other/{Path(gold['file']).name}"]
+        assert all(memory[i] > 0 and prior[i] > 0 for i in mine)
+        assert all(memory[i] == 0 and prior[i] == 0 for i in other)
+    finally:
+        comp.close()
 
 
 def test_catalog_follows_the_index(tmp_path: Path, small_model, shared_corpus: Path) -> None:  # type: ignore[no-untyped-def]

@@ -3,11 +3,12 @@ really removes a training question's own evidence; dialect rewriting."""
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 
 import pytest
 
-from assistant.retrieval.learned import DEFAULT_PATH, LearnedModel
+from assistant.retrieval.learned import DEFAULT_PATH, LearnedModel, scoped
 from assistant.retrieval.lexicon import Lexicon
 from assistant.retrieval.rerank import FEATURES
 
@@ -67,6 +68,21 @@ def test_priors_and_cocitation_held_out() -> None:
     assert model.article_prior_of(None) == 0.0
     assert model.cocited("劳动合同法#47") == {"劳动合同法#46": 1}
     assert model.cocited("劳动合同法#47", frozenset({"劳动合同法#47", "劳动合同法#46"})) == {}
+
+
+def test_file_scoped_evidence_counts_only_for_its_file() -> None:
+    """A resident question's citation of the governance corpus's copy of a law adds to that file's priors, on
+    top of the law's plain (STARD) citations, and to no other copy of the law."""
+    mine = "c02-employment/劳动合同法(2012-12-28).md"
+    local = scoped(mine, "劳动合同法#47")
+    model = LearnedModel(profiles={}, article_prior={"劳动合同法#47": 2, local: 3},
+                         law_prior={"劳动合同法": 5, scoped(mine, "劳动合同法"): 3}, assoc={}, weights={})
+    assert model.article_prior_of("劳动合同法#47", file="laws/劳动合同法.md") == model.article_prior_of("劳动合同法#47")
+    assert model.article_prior_of("劳动合同法#47", file=mine) == pytest.approx(math.log1p(5))
+    assert model.article_prior_of("劳动合同法#47", frozenset({local}), mine) == pytest.approx(math.log1p(4))
+    assert model.law_prior_of("劳动合同法", file="laws/劳动合同法.md") == pytest.approx(math.log1p(5))
+    assert model.law_prior_of("劳动合同法", file=mine) == pytest.approx(math.log1p(8))
+    assert model.law_prior_of("劳动合同法", frozenset({local}), mine) == pytest.approx(math.log1p(7))
 
 
 def test_associations_skip_words_already_present() -> None:
