@@ -369,7 +369,8 @@ def learn(
         "default: eval.learn.RESIDENT_FIT_WEIGHT)."
     )] = None,
 ) -> None:
-    """Rebuild the learned retrieval artefact from STARD train (profiles, priors, associations, reranker)."""
+    """Rebuild the learned retrieval artefact from STARD train and, with --resident, the resident-voice train
+    questions (profiles, priors, associations, reranker). `make learn` builds the packaged one."""
     from assistant import wiring
     from eval.learn import learn as run_learn
 

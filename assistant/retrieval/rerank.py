@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from assistant.domain import law_key
-from assistant.retrieval.learned import LearnedModel
+from assistant.retrieval.learned import LearnedModel, scoped
 
 FEATURES = (
     "sparse", "sparse_rr", "memory", "memory_rr", "article_prior", "law_prior", "title_match", "category",
@@ -60,6 +60,7 @@ class Candidate:
     cocite: float = 0.0
     neighbour: float = 0.0
     chapter_memory: float = 0.0
+    local: bool = False  # its learned evidence includes the resident questions' (scoped to its file)
     dense: float = 0.0  # cosine to the question, when a dense model is configured and the article is a neighbour
     dense_rank: int | None = None
     chapter: str = ""  # chapter_key(payload), filled in from the catalog
@@ -113,9 +114,14 @@ def featurise(
         law_prior = model.law_prior_of(law, held_out, file) if model else 0.0
         per_title[title, file] = (law_prior, _title_match(law, query))
     # Trust the learned evidence as far as the question lies in territory the training covered: the share of
-    # the first stage's top score mass that falls in laws with training citations.
-    known = sum(sparse[i] for i in np.flatnonzero(routed) if per_title[sources[i]][0] > 0)
-    confidence = known / (sum(sparse[i] for i in np.flatnonzero(routed)) or 1.0)
+    # the first stage's top score mass that falls in laws with training citations. Per source: STARD's evidence
+    # by STARD's territory (its civil-law profiles say little about a 低保 question), a candidate the resident
+    # questions speak for by the territory of both.
+    mass = sum(sparse[i] for i in np.flatnonzero(routed)) or 1.0
+    plain = {t: model.law_prior_of(law, held_out) > 0 for t, law in laws.items()} if model else {}
+    stard = sum(sparse[i] for i in np.flatnonzero(routed) if plain.get(titles[i])) / mass
+    both = sum(sparse[i] for i in np.flatnonzero(routed) if per_title[sources[i]][0] > 0) / mass
+    confidence = np.array([both if c.local or _cited_locally(model, c, held_out) else stard for c in candidates])
     x = np.zeros((n, len(FEATURES)))
     x[:, 0] = sparse / (sparse.max(initial=0.0) or 1.0)
     x[:, 1] = np.where(sparse_rank >= 0, 1.0 / (sparse_rank + 2), 0.0)
@@ -142,8 +148,17 @@ def featurise(
         low, high = dense[near].min(), dense[near].max()
         x[:, 14] = np.where(near, (dense - low) / ((high - low) or 1.0), 0.0)
         x[:, 15] = np.where(near, 1.0 / (dense_rank + 2), 0.0)
-    x[:, LEARNED_COLUMNS] *= confidence
+    x[:, LEARNED_COLUMNS] *= confidence[:, None]
     return x
+
+
+def _cited_locally(model: LearnedModel | None, c: Candidate, held_out: frozenset[str]) -> bool:
+    """Whether resident questions cite this very article of this file (a held-out one's own citation aside)."""
+    key, file = c.payload.get("article_key"), c.payload.get("file")
+    if model is None or not isinstance(key, str) or not isinstance(file, str):
+        return False
+    local = scoped(file, key)
+    return model.article_prior.get(local, 0) - (local in held_out) > 0
 
 
 def seeds(candidates: list[Candidate]) -> list[tuple[str, float]]:

@@ -20,7 +20,7 @@ import numpy as np
 from assistant.domain import RANKING_FIELDS, Hit, IndexHit, SearchFilters, SparseVector
 from assistant.ports import CrossScorer, Embedder, Index, SparseEncoder
 from assistant.retrieval import rerank
-from assistant.retrieval.learned import LearnedModel, scoped
+from assistant.retrieval.learned import SCOPE, LearnedModel, scoped
 
 logger = logging.getLogger(__name__)
 
@@ -258,13 +258,12 @@ class Retriever:
         t = time.perf_counter()
         held = held_out or frozenset()
         own = (Counter(set(terms)), held) if held_out else None
-        memory = self.learned.memory(terms, self.stages.memory_k, own)
         # Calibrated, not max-normalised: a weak profile match stays weak even when it is the best one.
-        scale = self.learned.coverage(terms) or 1.0
+        memory = self.learned.memory(terms, self.stages.memory_k, own, admit=cat.by_key.__contains__)
         for rank, (key, value) in enumerate(memory.items()):
             for cand in cat.candidates(key, candidates, filters):
                 if cand.memory_rank is None:  # an article's plain and file-scoped profiles: the best match counts
-                    cand.memory, cand.memory_rank = value / scale, rank
+                    cand.memory, cand.memory_rank, cand.local = value, rank, SCOPE in key
         cocite, neighbour = rerank.graph_scores(rerank.seeds(list(candidates.values())), self.learned, held)
         for key, value in cocite.items():
             for cand in cat.candidates(key, candidates, filters):
@@ -278,6 +277,7 @@ class Retriever:
                 file = cand.payload.get("file")
                 local = chapters.get(scoped(file, cand.chapter), 0.0) if isinstance(file, str) else 0.0
                 cand.chapter_memory = max(chapters.get(cand.chapter, 0.0), local)
+                cand.local = cand.local or local > 0
         timings["memory"] = (time.perf_counter() - t) * 1000
         return list(candidates.values())
 

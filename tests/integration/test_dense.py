@@ -47,7 +47,7 @@ def test_hybrid_ingest_and_search(tmp_path: Path, shared_corpus: Path) -> None:
         report = Ingestor(comp.index, comp.encoder, comp.embedder, Chunker(500), {}).run(docs)
         assert report.added > 30
         result = comp.retriever().search("申请最低生活保障", k=5)
-        assert result.mode.startswith(f"hybrid(sparse+dense:{MODEL})+rerank(stard-train-")
+        assert result.mode.startswith(f"hybrid(sparse+dense:{MODEL})+rerank({comp.learned.version})")
         assert result.hits[0].title == "重庆市城乡居民最低生活保障条例"
         assert {"sparse_encode", "dense_encode", "index_query", "memory", "rerank"} <= set(result.timings_ms)
     finally:

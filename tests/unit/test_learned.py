@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
+from dataclasses import replace
 
 import pytest
 
@@ -17,8 +18,11 @@ pytestmark = pytest.mark.unit
 
 def test_committed_artefact_loads() -> None:
     model = LearnedModel.load(DEFAULT_PATH)
-    assert model.version.startswith("stard-train-")
-    assert model.meta["train_questions"] == 1235
+    assert model.version.startswith("train-")  # STARD train and the resident-voice train questions (`make learn`)
+    assert model.meta["train_questions"] == 1235 and model.meta["resident_train_questions"] == 493
+    assert model.meta["resident_scope"] == "file"
+    resident = scoped("c01-social-assistance/社会救助暂行办法(2019-03-02).md", "社会救助暂行办法#9")
+    assert resident in model.profiles and "社会救助暂行办法#9" not in model.profiles  # scoped to its file only
     assert model.meta["features"] == list(FEATURES)
     assert set(model.weights) <= set(FEATURES) and model.weights["sparse"] == 1.0
     assert len(model.profiles) > 1000 and model.article_prior and model.law_prior and model.assoc
@@ -49,6 +53,26 @@ def test_memory_and_held_out() -> None:
     assert list(model.memory(["开除", "补偿"], 5)) == ["劳动合同法#47", "劳动合同法#46"]
     held = (Counter({"开除": 2, "补偿": 1}), frozenset({"劳动合同法#47"}))
     assert list(model.memory(["开除", "补偿"], 5, held)) == ["劳动合同法#46"]
+
+
+def test_a_second_source_of_evidence_leaves_the_first_ones_scores_alone() -> None:
+    """Resident (file-scoped) profiles are weighed apart: adding them changes no STARD score of a question whose
+    words STARD's profiles know; a word only residents use counts in the calibration (it damps STARD's matches,
+    as one index would). The places among the best `limit` go to articles the index holds."""
+    model = _toy()
+    local = scoped("c02-employment/劳动合同法(2012-12-28).md", "劳动合同法#47")
+    both = replace(model, profiles={**model.profiles, local: {"开除": 5, "辞退": 2}},
+                   chapter_profiles={**model.chapter_profiles, scoped("c02/x.md", "劳动合同法||"): {"辞退": 1}})
+    plain = model.memory(["开除", "补偿"], 5)
+    mixed = both.memory(["开除", "补偿"], 5)
+    assert {k: mixed[k] for k in plain} == plain and 0 < mixed[local] < 1
+    assert {k: v for k, v in both.chapter_memory(["开除", "补偿"]).items() if "::" not in k} == model.chapter_memory(
+        ["开除", "补偿"])
+    damped = both.memory(["开除", "补偿", "辞退"], 5)
+    assert all(0 < damped[k] < v for k, v in model.memory(["开除", "补偿", "辞退"], 5).items())
+    assert list(both.memory(["开除", "补偿"], 1, admit=lambda k: "::" not in k)) == ["劳动合同法#47"]
+    assert list(both.memory(["开除", "补偿"], 1, admit=lambda k: k != "劳动合同法#47" and "::" not in k)) == [
+        "劳动合同法#46"]
 
 
 def test_chapter_memory_reaches_uncited_articles_and_holds_out() -> None:
@@ -99,6 +123,9 @@ def test_save_load_round_trip(tmp_path) -> None:  # type: ignore[no-untyped-def]
     assert again.chapter_profiles == _toy().chapter_profiles
     assert again.chapter_memory(["补偿"]) == _toy().chapter_memory(["补偿"])
     assert again.memory(["开除"], 1) == _toy().memory(["开除"], 1)
+    assert again.digest() == _toy().digest()
+    # The same evidence fitted to other weights is another version.
+    assert replace(_toy(), weights={"sparse": 1.0, "memory": 0.5}).digest() != _toy().digest()
 
 
 def test_dialect_rewrites() -> None:
@@ -119,9 +146,25 @@ def test_dense_features_spread_the_neighbours_cosines() -> None:
     assert x[:, rank].round(6).tolist() == [0.5, round(1 / 3, 6), 0.25, 0.0]
 
 
-def test_a_retriever_that_reads_questions_unlike_the_fit_says_so(caplog: pytest.LogCaptureFixture) -> None:
-    from dataclasses import replace
+def test_learned_features_are_trusted_by_their_own_sources_territory() -> None:
+    """STARD's evidence counts as far as the question's first-stage territory is STARD's; a candidate the resident
+    questions cite counts by the territory of both. A 低保 question whose top hits are governance documents does
+    not lend STARD's civil-law profiles the residents' trust."""
+    from assistant.retrieval.rerank import Candidate, featurise
 
+    mine = "c01-social-assistance/社会救助暂行办法(2019-03-02).md"
+    model = LearnedModel(profiles={}, article_prior={"民法典#775": 3, scoped(mine, "社会救助暂行办法#9"): 2},
+                         law_prior={"民法典": 3, scoped(mine, "社会救助暂行办法"): 2}, assoc={}, weights={})
+    relief = {"title": "社会救助暂行办法", "file": mine, "article_key": "社会救助暂行办法#9"}
+    civil = {"title": "中华人民共和国民法典", "file": "c09/民法典.md", "article_key": "民法典#775"}
+    cands = [Candidate("a", relief, sparse=3.0, sparse_rank=0), Candidate("b", civil, sparse=1.0, sparse_rank=1)]
+    x = featurise(cands, "低保要带什么材料", model)
+    prior = FEATURES.index("article_prior")
+    assert x[0, prior] == pytest.approx(math.log1p(2))  # the residents' article, trusted by both: all the mass
+    assert x[1, prior] == pytest.approx(math.log1p(3) * 0.25)  # STARD's, trusted by STARD's share: 1 of 4
+
+
+def test_a_retriever_that_reads_questions_unlike_the_fit_says_so(caplog: pytest.LogCaptureFixture) -> None:
     from assistant.retrieval.search import Retriever, Stages
     from assistant.retrieval.sparse import Bm25SparseEncoder
     from assistant.retrieval.tokenize import Tokenizer
