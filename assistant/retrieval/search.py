@@ -174,9 +174,12 @@ class Retriever:
 
     def _neighbours(self, dense: list[float], filters: SearchFilters) -> list[IndexHit]:
         """The question's nearest passages by the dense model (cosine in `score`), ranking fields from the catalog;
-        a point the catalog has not seen yet (ingested since it was read) is left out."""
+        a point the catalog has not seen yet (ingested since it was read) is left out. Equal cosines (the same text
+        in two laws or versions) are ordered by point id: the index returns them in an order that changes from one
+        build to the next, and the dense rank is a feature."""
         cat = self._catalog()
         near = self.index.query(SparseVector([], []), dense, filters, limit=self.stages.dense_depth, fields=[])
+        near = sorted(near, key=lambda h: (-h.score, h.point_id))
         return [IndexHit(h.point_id, h.score, cat.by_id[h.point_id]) for h in near if h.point_id in cat.by_id]
 
     def _cross_rerank(self, query: str, hits: list[Hit], k: int, timings: dict[str, float]) -> list[Hit]:

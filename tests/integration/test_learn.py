@@ -231,3 +231,27 @@ def test_dense_weights_are_fitted_for_one_model(tmp_path: Path, shared_corpus: P
         assert "dense_neighbours" not in result.timings_ms
     finally:
         index.close()
+
+
+def test_equal_dense_scores_rank_in_a_fixed_order(tmp_path: Path, shared_corpus: Path) -> None:
+    """The same text in two files has the same vector; the index returns such ties in an order that changes
+    between builds, so the dense neighbours (whose rank is a reranker feature) break them by point id."""
+    from assistant.index.edge import EdgeIndex
+    from assistant.retrieval.search import Retriever
+    from tests.fakes import HashingEmbedder
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    for name in ("a.md", "b.md"):
+        shutil.copy(shared_corpus / "c13-dogs-animal-epidemic" / "动物防疫法(2021-01-22).md", docs / name)
+    index = EdgeIndex(tmp_path / "edge", HashingEmbedder.dim)
+    encoder = wiring.build_encoder(Settings())
+    try:
+        Ingestor(index, encoder, HashingEmbedder(), Chunker(500), {}).run(docs)
+        retriever = Retriever(index, encoder, HashingEmbedder(), LearnedModel.load())
+        near = retriever._neighbours(HashingEmbedder().embed_query("犬只狂犬病免疫接种"), SearchFilters())
+        tied = [(h.score, h.point_id) for h in near]
+        assert len({s for s, _ in tied}) < len(tied)  # copies tie
+        assert tied == sorted(tied, key=lambda t: (-t[0], t[1]))
+    finally:
+        index.close()
