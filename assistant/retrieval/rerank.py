@@ -108,11 +108,9 @@ def featurise(
     laws = {t: law_key(t) for t in set(titles)}
     files = [c.payload.get("file") for c in candidates]
     sources = list(zip(titles, files, strict=True))
-    per_title: dict[tuple[str, object], tuple[float, float]] = {}  # (title, file) → (law prior, title match)
-    for title, file in set(sources):
-        law = laws[title]
-        law_prior = model.law_prior_of(law, held_out, file) if model else 0.0
-        per_title[title, file] = (law_prior, _title_match(law, query))
+    named = {title: _title_match(law, query) for title, law in laws.items()}
+    law_prior = {(title, file): model.law_prior_of(laws[title], held_out, file) if model else 0.0
+                 for title, file in set(sources)}
     # Trust the learned evidence as far as the question lies in territory the training covered: the share of
     # the first stage's top score mass that falls in laws with training citations. Per source: STARD's evidence
     # by STARD's territory (its civil-law profiles say little about a 低保 question), a candidate the resident
@@ -120,7 +118,7 @@ def featurise(
     mass = sum(sparse[i] for i in np.flatnonzero(routed)) or 1.0
     plain = {t: model.law_prior_of(law, held_out) > 0 for t, law in laws.items()} if model else {}
     stard = sum(sparse[i] for i in np.flatnonzero(routed) if plain.get(titles[i])) / mass
-    both = sum(sparse[i] for i in np.flatnonzero(routed) if per_title[sources[i]][0] > 0) / mass
+    both = sum(sparse[i] for i in np.flatnonzero(routed) if law_prior[sources[i]] > 0) / mass
     confidence = np.array([both if c.local or _cited_locally(model, c, held_out) else stard for c in candidates])
     x = np.zeros((n, len(FEATURES)))
     x[:, 0] = sparse / (sparse.max(initial=0.0) or 1.0)
@@ -130,8 +128,8 @@ def featurise(
     if model is not None:
         x[:, 4] = [model.article_prior_of(c.payload.get("article_key"), held_out, f)
                    for c, f in zip(candidates, files, strict=True)]
-    x[:, 5] = [per_title[s][0] for s in sources]
-    x[:, 6] = [per_title[s][1] for s in sources]
+    x[:, 5] = [law_prior[s] for s in sources]
+    x[:, 6] = [named[t] for t in titles]
     x[:, 7] = _share(cats, sparse, routed)
     x[:, 8] = [c.cocite for c in candidates]
     x[:, 9] = [c.neighbour for c in candidates]
