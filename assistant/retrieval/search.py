@@ -117,8 +117,8 @@ class Retriever:
         t2 = time.perf_counter()
         # Reranking: the first stage stays sparse (the reranker learned on sparse features); the dense neighbours
         # join the candidates or are fused after the reranker. Without it, Qdrant fuses sparse and dense itself.
-        raw = self.index.query(sparse, None if reranking else dense, filters, limit=limit,
-                               fields=[] if reranking else None)
+        raw = by_score(self.index.query(sparse, None if reranking else dense, filters, limit=limit,
+                                        fields=[] if reranking else None))
         t3 = time.perf_counter()
         timings["index_query"] = (t3 - t2) * 1000
         if not reranking or learned is None:
@@ -174,12 +174,11 @@ class Retriever:
 
     def _neighbours(self, dense: list[float], filters: SearchFilters) -> list[IndexHit]:
         """The question's nearest passages by the dense model (cosine in `score`), ranking fields from the catalog;
-        a point the catalog has not seen yet (ingested since it was read) is left out. Equal cosines (the same text
-        in two laws or versions) are ordered by point id: the index returns them in an order that changes from one
-        build to the next, and the dense rank is a feature."""
+        a point the catalog has not seen yet (ingested since it was read) is left out. Equal cosines are ordered by
+        point id (`by_score`)."""
         cat = self._catalog()
-        near = self.index.query(SparseVector([], []), dense, filters, limit=self.stages.dense_depth, fields=[])
-        near = sorted(near, key=lambda h: (-h.score, h.point_id))
+        near = by_score(self.index.query(SparseVector([], []), dense, filters, limit=self.stages.dense_depth,
+                                         fields=[]))
         return [IndexHit(h.point_id, h.score, cat.by_id[h.point_id]) for h in near if h.point_id in cat.by_id]
 
     def _cross_rerank(self, query: str, hits: list[Hit], k: int, timings: dict[str, float]) -> list[Hit]:
@@ -290,7 +289,8 @@ class Retriever:
         """Candidates of a training question and their features, as if it had never been seen (for `learn`);
         with an embedder, its dense neighbours and their features too."""
         terms = self.encoder.query_terms(query)
-        raw = self.index.query(self._sparse_query(query, terms), None, SearchFilters(), self.stages.candidates, [])
+        raw = by_score(self.index.query(self._sparse_query(query, terms), None, SearchFilters(),
+                                        self.stages.candidates, []))
         dense = self.embedder.embed_query(self.dense_text(query)) if self.embedder is not None else None
         ordered = self._candidates(query, terms, raw, SearchFilters(), held_out, {}, dense)
         return ordered, rerank.featurise(ordered, query, self.learned, held_out, terms)
@@ -343,6 +343,12 @@ class _Catalog:
                 cand = pool[pid] = self.candidate(pid, payload)
             out.append(cand)
         return out
+
+
+def by_score(hits: list[IndexHit]) -> list[IndexHit]:
+    """Hits best first, equal scores in point-id order. The same text in two laws or versions scores the same, and
+    the index returns such ties in an order that changes from one build to the next; the ranks are features."""
+    return sorted(hits, key=lambda h: (-h.score, h.point_id))
 
 
 def collapse_ids(raw: Iterable[IndexHit], k: int) -> list[IndexHit]:

@@ -233,9 +233,10 @@ def test_dense_weights_are_fitted_for_one_model(tmp_path: Path, shared_corpus: P
         index.close()
 
 
-def test_equal_dense_scores_rank_in_a_fixed_order(tmp_path: Path, shared_corpus: Path) -> None:
-    """The same text in two files has the same vector; the index returns such ties in an order that changes
-    between builds, so the dense neighbours (whose rank is a reranker feature) break them by point id."""
+def test_equal_scores_rank_in_a_fixed_order(tmp_path: Path, shared_corpus: Path) -> None:
+    """The same text in two files has the same vectors; the index returns such ties in an order that changes
+    between builds, so the first stage and the dense neighbours (whose ranks are reranker features) break them
+    by point id."""
     from assistant.index.edge import EdgeIndex
     from assistant.retrieval.search import Retriever
     from tests.fakes import HashingEmbedder
@@ -252,6 +253,11 @@ def test_equal_dense_scores_rank_in_a_fixed_order(tmp_path: Path, shared_corpus:
         near = retriever._neighbours(HashingEmbedder().embed_query("犬只狂犬病免疫接种"), SearchFilters())
         tied = [(h.score, h.point_id) for h in near]
         assert len({s for s, _ in tied}) < len(tied)  # copies tie
+        assert tied == sorted(tied, key=lambda t: (-t[0], t[1]))
+        candidates, _ = retriever.training_candidates("犬只狂犬病免疫接种", frozenset())
+        first = sorted((c for c in candidates if c.sparse_rank is not None), key=lambda c: c.sparse_rank or 0)
+        tied = [(c.sparse, c.point_id) for c in first]
+        assert len({s for s, _ in tied}) < len(tied)
         assert tied == sorted(tied, key=lambda t: (-t[0], t[1]))
     finally:
         index.close()
