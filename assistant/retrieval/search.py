@@ -23,6 +23,7 @@ from assistant.retrieval import rerank
 from assistant.retrieval.learned import SCOPE, LearnedModel, scoped
 
 logger = logging.getLogger(__name__)
+TIE_MARGIN = 20  # hits fetched beyond a depth, so that a tie at the cut-off is broken by id, not by the index
 
 
 @dataclass(slots=True)
@@ -117,8 +118,8 @@ class Retriever:
         t2 = time.perf_counter()
         # Reranking: the first stage stays sparse (the reranker learned on sparse features); the dense neighbours
         # join the candidates or are fused after the reranker. Without it, Qdrant fuses sparse and dense itself.
-        raw = by_score(self.index.query(sparse, None if reranking else dense, filters, limit=limit,
-                                        fields=[] if reranking else None))
+        raw = by_score(self.index.query(sparse, None if reranking else dense, filters, limit=limit + TIE_MARGIN,
+                                        fields=[] if reranking else None), limit)
         t3 = time.perf_counter()
         timings["index_query"] = (t3 - t2) * 1000
         if not reranking or learned is None:
@@ -177,8 +178,9 @@ class Retriever:
         a point the catalog has not seen yet (ingested since it was read) is left out. Equal cosines are ordered by
         point id (`by_score`)."""
         cat = self._catalog()
-        near = by_score(self.index.query(SparseVector([], []), dense, filters, limit=self.stages.dense_depth,
-                                         fields=[]))
+        depth = self.stages.dense_depth
+        near = by_score(self.index.query(SparseVector([], []), dense, filters, limit=depth + TIE_MARGIN, fields=[]),
+                        depth)
         return [IndexHit(h.point_id, h.score, cat.by_id[h.point_id]) for h in near if h.point_id in cat.by_id]
 
     def _cross_rerank(self, query: str, hits: list[Hit], k: int, timings: dict[str, float]) -> list[Hit]:
@@ -289,8 +291,9 @@ class Retriever:
         """Candidates of a training question and their features, as if it had never been seen (for `learn`);
         with an embedder, its dense neighbours and their features too."""
         terms = self.encoder.query_terms(query)
-        raw = by_score(self.index.query(self._sparse_query(query, terms), None, SearchFilters(),
-                                        self.stages.candidates, []))
+        limit = self.stages.candidates
+        raw = by_score(self.index.query(self._sparse_query(query, terms), None, SearchFilters(), limit + TIE_MARGIN,
+                                        []), limit)
         dense = self.embedder.embed_query(self.dense_text(query)) if self.embedder is not None else None
         ordered = self._candidates(query, terms, raw, SearchFilters(), held_out, {}, dense)
         return ordered, rerank.featurise(ordered, query, self.learned, held_out, terms)
@@ -345,10 +348,13 @@ class _Catalog:
         return out
 
 
-def by_score(hits: list[IndexHit]) -> list[IndexHit]:
-    """Hits best first, equal scores in point-id order. The same text in two laws or versions scores the same, and
-    the index returns such ties in an order that changes from one build to the next; the ranks are features."""
-    return sorted(hits, key=lambda h: (-h.score, h.point_id))
+def by_score(hits: list[IndexHit], limit: int | None = None) -> list[IndexHit]:
+    """The first `limit` hits, best first, equal scores in point-id order. The same text in two laws or versions
+    scores the same, and the index returns such ties in an order that changes from one build to the next, and
+    keeps either one where a tie straddles its limit (the hits are fetched `TIE_MARGIN` deeper and cut here); the
+    ranks are features."""
+    ordered = sorted(hits, key=lambda h: (-h.score, h.point_id))
+    return ordered if limit is None else ordered[:limit]
 
 
 def collapse_ids(raw: Iterable[IndexHit], k: int) -> list[IndexHit]:

@@ -235,10 +235,10 @@ def test_dense_weights_are_fitted_for_one_model(tmp_path: Path, shared_corpus: P
 
 def test_equal_scores_rank_in_a_fixed_order(tmp_path: Path, shared_corpus: Path) -> None:
     """The same text in two files has the same vectors; the index returns such ties in an order that changes
-    between builds, so the first stage and the dense neighbours (whose ranks are reranker features) break them
-    by point id."""
+    between builds, and keeps either one where a tie straddles its limit, so the first stage and the dense
+    neighbours (whose ranks are reranker features) break them by point id, at any depth."""
     from assistant.index.edge import EdgeIndex
-    from assistant.retrieval.search import Retriever
+    from assistant.retrieval.search import Retriever, Stages
     from tests.fakes import HashingEmbedder
 
     docs = tmp_path / "docs"
@@ -247,17 +247,28 @@ def test_equal_scores_rank_in_a_fixed_order(tmp_path: Path, shared_corpus: Path)
         shutil.copy(shared_corpus / "c13-dogs-animal-epidemic" / "动物防疫法(2021-01-22).md", docs / name)
     index = EdgeIndex(tmp_path / "edge", HashingEmbedder.dim)
     encoder = wiring.build_encoder(Settings())
+    question = "犬只狂犬病免疫接种"
     try:
         Ingestor(index, encoder, HashingEmbedder(), Chunker(500), {}).run(docs)
         retriever = Retriever(index, encoder, HashingEmbedder(), LearnedModel.load())
-        near = retriever._neighbours(HashingEmbedder().embed_query("犬只狂犬病免疫接种"), SearchFilters())
+        vector = HashingEmbedder().embed_query(question)
+        near = retriever._neighbours(vector, SearchFilters())
         tied = [(h.score, h.point_id) for h in near]
         assert len({s for s, _ in tied}) < len(tied)  # copies tie
         assert tied == sorted(tied, key=lambda t: (-t[0], t[1]))
-        candidates, _ = retriever.training_candidates("犬只狂犬病免疫接种", frozenset())
-        first = sorted((c for c in candidates if c.sparse_rank is not None), key=lambda c: c.sparse_rank or 0)
-        tied = [(c.sparse, c.point_id) for c in first]
-        assert len({s for s, _ in tied}) < len(tied)
-        assert tied == sorted(tied, key=lambda t: (-t[0], t[1]))
+        for depth in (5, 6):  # a cut inside a tie keeps the lower id: the head of the whole order
+            shallow = Retriever(index, encoder, HashingEmbedder(), LearnedModel.load(), Stages(dense_depth=depth))
+            assert [h.point_id for h in shallow._neighbours(vector, SearchFilters())] == [p for _, p in tied[:depth]]
+
+        def first_stage(candidates: int) -> list[tuple[float, str]]:
+            r = Retriever(index, encoder, None, LearnedModel.load(), Stages(candidates=candidates, memory=False))
+            found, _ = r.training_candidates(question, frozenset())
+            ranked = sorted((c for c in found if c.sparse_rank is not None), key=lambda c: c.sparse_rank or 0)
+            return [(c.sparse, c.point_id) for c in ranked]
+
+        whole = first_stage(300)
+        assert len({s for s, _ in whole}) < len(whole)
+        assert whole == sorted(whole, key=lambda t: (-t[0], t[1]))
+        assert first_stage(5) == whole[:5] and first_stage(6) == whole[:6]
     finally:
         index.close()
