@@ -118,8 +118,7 @@ class Retriever:
         t2 = time.perf_counter()
         # Reranking: the first stage stays sparse (the reranker learned on sparse features); the dense neighbours
         # join the candidates or are fused after the reranker. Without it, Qdrant fuses sparse and dense itself.
-        raw = by_score(self.index.query(sparse, None if reranking else dense, filters, limit=limit + TIE_MARGIN,
-                                        fields=[] if reranking else None), limit)
+        raw = self._query(sparse, None if reranking else dense, filters, limit, [] if reranking else None)
         t3 = time.perf_counter()
         timings["index_query"] = (t3 - t2) * 1000
         if not reranking or learned is None:
@@ -178,10 +177,16 @@ class Retriever:
         a point the catalog has not seen yet (ingested since it was read) is left out. Equal cosines are ordered by
         point id (`by_score`)."""
         cat = self._catalog()
-        depth = self.stages.dense_depth
-        near = by_score(self.index.query(SparseVector([], []), dense, filters, limit=depth + TIE_MARGIN, fields=[]),
-                        depth)
+        near = self._query(SparseVector([], []), dense, filters, self.stages.dense_depth, [])
         return [IndexHit(h.point_id, h.score, cat.by_id[h.point_id]) for h in near if h.point_id in cat.by_id]
+
+    def _query(
+        self, sparse: SparseVector, dense: list[float] | None, filters: SearchFilters, limit: int,
+        fields: list[str] | None,
+    ) -> list[IndexHit]:
+        """The index's best `limit` hits, fetched `TIE_MARGIN` deeper and cut after ordering ties by id
+        (`by_score`)."""
+        return by_score(self.index.query(sparse, dense, filters, limit=limit + TIE_MARGIN, fields=fields), limit)
 
     def _cross_rerank(self, query: str, hits: list[Hit], k: int, timings: dict[str, float]) -> list[Hit]:
         """The optional last stage: a cross-encoder re-scores the top articles, reading question and text together."""
@@ -291,9 +296,7 @@ class Retriever:
         """Candidates of a training question and their features, as if it had never been seen (for `learn`);
         with an embedder, its dense neighbours and their features too."""
         terms = self.encoder.query_terms(query)
-        limit = self.stages.candidates
-        raw = by_score(self.index.query(self._sparse_query(query, terms), None, SearchFilters(), limit + TIE_MARGIN,
-                                        []), limit)
+        raw = self._query(self._sparse_query(query, terms), None, SearchFilters(), self.stages.candidates, [])
         dense = self.embedder.embed_query(self.dense_text(query)) if self.embedder is not None else None
         ordered = self._candidates(query, terms, raw, SearchFilters(), held_out, {}, dense)
         return ordered, rerank.featurise(ordered, query, self.learned, held_out, terms)
@@ -348,13 +351,12 @@ class _Catalog:
         return out
 
 
-def by_score(hits: list[IndexHit], limit: int | None = None) -> list[IndexHit]:
+def by_score(hits: list[IndexHit], limit: int) -> list[IndexHit]:
     """The first `limit` hits, best first, equal scores in point-id order. The same text in two laws or versions
     scores the same, and the index returns such ties in an order that changes from one build to the next, and
     keeps either one where a tie straddles its limit (the hits are fetched `TIE_MARGIN` deeper and cut here); the
     ranks are features."""
-    ordered = sorted(hits, key=lambda h: (-h.score, h.point_id))
-    return ordered if limit is None else ordered[:limit]
+    return sorted(hits, key=lambda h: (-h.score, h.point_id))[:limit]
 
 
 def collapse_ids(raw: Iterable[IndexHit], k: int) -> list[IndexHit]:
