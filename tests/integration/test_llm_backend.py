@@ -83,13 +83,16 @@ def test_server_down_falls_back(answers: AnswerService) -> None:
 
 
 def test_streaming_pieces_then_the_verified_answer(answers: AnswerService, chat_url: str, script: Script) -> None:
-    script.replies = ["可以按户申请（《城市居民最低生活保障条例》第七条），不要找《某某条例》第一条。"]
+    # One citation of an article the model was given (whichever retrieval ranks first), one that does not exist.
+    real = next(h.label for h in answers.gather("低保怎么申请", "resident").hits if h.article_no is not None)
+    script.replies = [f"可以按户申请（{real}），不要找《某某条例》第一条。"]
     events = list(llm_service(answers, chat_url).stream("低保怎么申请", "resident"))
     kinds = [e.kind for e in events]
     assert kinds[0] == "meta" and kinds[-1] == "answer" and kinds.count("delta") > 3
     assert script.requests[-1]["stream"] is True
     final = events[-1].data["answer"]
     assert final.removed_citations == 1 and "某某条例" not in final.answer  # type: ignore[attr-defined]
+    assert [c.label for c in final.citations] == [real]  # type: ignore[attr-defined]
 
 
 def test_follow_up_condensed_by_the_model(answers: AnswerService, chat_url: str, script: Script) -> None:

@@ -19,7 +19,7 @@ pytestmark = pytest.mark.unit
 def test_committed_artefact_loads() -> None:
     model = LearnedModel.load(DEFAULT_PATH)
     assert model.version.startswith("train-")  # STARD train and the resident-voice train questions (`make learn`)
-    assert model.meta["train_questions"] == 1235 and model.meta["resident_train_questions"] == 493
+    assert model.meta["train_questions"] == 1235 and model.meta["resident_train_questions"] == 784
     assert model.meta["resident_scope"] == "file"
     resident = scoped("c01-social-assistance/社会救助暂行办法(2019-03-02).md", "社会救助暂行办法#9")
     assert resident in model.profiles and "社会救助暂行办法#9" not in model.profiles  # scoped to its file only
