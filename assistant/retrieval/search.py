@@ -49,6 +49,7 @@ class Stages:
     dense_rrf_k: int = 30
     dense_depth: int = 300
     dense_query: str = "raw"  # raw | rewritten | expanded: what the dense model reads (see SparseEncoder.query_text)
+    dense_adapter: bool = True  # the artefact's learned map of question vectors, when fitted for the dense model
 
 
 class Retriever:
@@ -73,6 +74,10 @@ class Retriever:
         self._dense_fitted = (
             self.embedder is not None and learned is not None and learned.fitted_for(self.embedder.name)
         )
+        self._adapted = (
+            stages.dense_adapter and self.embedder is not None and learned is not None
+            and learned.adapts(self.embedder.name)
+        )
         fitted_query = learned.meta.get("dense_query", "raw") if learned is not None else None
         if self._dense_fitted and fitted_query != stages.dense_query:
             logger.warning("the learned dense weights were fitted with dense_query=%s, this retriever uses %s",
@@ -85,6 +90,7 @@ class Retriever:
             base = f"{base}+rerank({self.learned.version})"
             if self.embedder is not None:
                 base += "+dense(fitted)" if self._dense_fitted else "+dense(rrf)"
+                base += "+adapter" if self._adapted else ""
         if self.cross is not None:
             base = f"{base}+cross({self.cross.name})"
         return base
@@ -111,7 +117,7 @@ class Retriever:
         timings["sparse_encode"] = (t1 - t0) * 1000
         dense = None
         if self.embedder is not None:
-            dense = self.embedder.embed_query(self.dense_text(query))
+            dense = self.question_vector(query)
             timings["dense_encode"] = (time.perf_counter() - t1) * 1000
         reranking = learned is not None and self.stages.rerank
         limit = max(k * 2, self.stages.candidates) if reranking else max(k * 2, k + 10)
@@ -151,6 +157,12 @@ class Retriever:
         """The question as the dense model reads it (`Stages.dense_query`)."""
         mode = self.stages.dense_query
         return query if mode == "raw" else self.encoder.query_text(query, expand=mode == "expanded")
+
+    def question_vector(self, query: str) -> list[float]:
+        """The question's dense vector, through the artefact's learned map when it has one for this model."""
+        assert self.embedder is not None
+        vector = self.embedder.embed_query(self.dense_text(query))
+        return self.learned.adapt(vector) if self._adapted and self.learned is not None else vector
 
     def _fuse_dense(
         self, ranked: list[IndexHit], dense: list[float], filters: SearchFilters, timings: dict[str, float]
@@ -291,13 +303,15 @@ class Retriever:
         return list(candidates.values())
 
     def training_candidates(
-        self, query: str, held_out: frozenset[str]
+        self, query: str, held_out: frozenset[str], dense: list[float] | None = None
     ) -> tuple[list[rerank.Candidate], np.ndarray]:
         """Candidates of a training question and their features, as if it had never been seen (for `learn`);
-        with an embedder, its dense neighbours and their features too."""
+        with an embedder, its dense neighbours and their features too. `dense`: the question's vector as an
+        adapter that never saw the question maps it (`learn` fits the adapter without each question's fold)."""
         terms = self.encoder.query_terms(query)
         raw = self._query(self._sparse_query(query, terms), None, SearchFilters(), self.stages.candidates, [])
-        dense = self.embedder.embed_query(self.dense_text(query)) if self.embedder is not None else None
+        if dense is None and self.embedder is not None:
+            dense = self.question_vector(query)
         ordered = self._candidates(query, terms, raw, SearchFilters(), held_out, {}, dense)
         return ordered, rerank.featurise(ordered, query, self.learned, held_out, terms)
 

@@ -206,6 +206,10 @@ def test_dense_weights_are_fitted_for_one_model(tmp_path: Path, shared_corpus: P
     assert set(loaded.dense_weights) == set(loaded.weights) and loaded.meta["dense_train_fit"]["recall@100"] > 0
     assert loaded.fitted_for(HashingEmbedder.name) and not loaded.fitted_for("another-model")
     assert not loaded.fitted_for(None)
+    # The query map: fitted for the same model on the training questions, stored beside the weights.
+    assert loaded.adapts(HashingEmbedder.name) and not loaded.adapts("another-model")
+    assert loaded.dense_adapter is not None and loaded.dense_adapter.shape == (HashingEmbedder.dim,) * 2
+    assert loaded.meta["dense_adapter"]["questions"] == 30 and float(abs(loaded.dense_adapter).max()) > 0
 
     docs = tmp_path / "docs"
     docs.mkdir()
@@ -219,8 +223,12 @@ def test_dense_weights_are_fitted_for_one_model(tmp_path: Path, shared_corpus: P
         Ingestor(index, encoder, HashingEmbedder(), Chunker(500), {}).run(docs)
         fitted = Retriever(index, encoder, HashingEmbedder(), loaded, Stages(dense_depth=30))
         result = fitted.search("遛狗要拴绳吗", k=5)
-        assert fitted.mode.endswith("+dense(fitted)") and "dense_neighbours" in result.timings_ms
+        assert fitted.mode.endswith("+dense(fitted)+adapter") and "dense_neighbours" in result.timings_ms
         assert "dense_fusion" not in result.timings_ms and len(result.hits) == 5
+        own = Retriever(index, encoder, HashingEmbedder(), loaded, Stages(dense_depth=30, dense_adapter=False))
+        assert own.mode.endswith("+dense(fitted)")  # the map switched off: the model's own question vectors
+        assert own.question_vector("遛狗要拴绳吗") == HashingEmbedder().embed_query("遛狗要拴绳吗")
+        assert fitted.question_vector("遛狗要拴绳吗") == loaded.adapt(HashingEmbedder().embed_query("遛狗要拴绳吗"))
 
         class Other(HashingEmbedder):
             name = "another-model"

