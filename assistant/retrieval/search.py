@@ -117,8 +117,12 @@ class Retriever:
         timings["sparse_encode"] = (t1 - t0) * 1000
         dense = None
         if self.embedder is not None:
-            dense = self.question_vector(query)
+            dense = self.embedder.embed_query(self.dense_text(query))
             timings["dense_encode"] = (time.perf_counter() - t1) * 1000
+            if self._adapted and learned is not None:
+                t_map = time.perf_counter()
+                dense = learned.adapt(dense)
+                timings["dense_map"] = (time.perf_counter() - t_map) * 1000
         reranking = learned is not None and self.stages.rerank
         limit = max(k * 2, self.stages.candidates) if reranking else max(k * 2, k + 10)
         t2 = time.perf_counter()

