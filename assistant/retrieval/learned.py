@@ -107,7 +107,8 @@ class LearnedModel:
     dense_weights: dict[str, float] = field(default_factory=dict)
     # A linear map of that dense model's question vectors, q -> q + A q (then unit length), fitted on the training
     # questions by `learn --dense` (`eval/adapter.py`): it moves a lay question towards the statutory passages
-    # that answered questions like it. float16, dim x dim; None = the model's own vectors.
+    # that answered questions like it. dim x dim, float16 values (stored as float16, loaded as float32 so that a
+    # query pays no conversion); None = the model's own vectors.
     dense_adapter: np.ndarray | None = None
     # One profile index per source of evidence (plain keys: STARD; file-scoped keys: the resident questions); see
     # `_by_source` for how each is weighed.
@@ -185,7 +186,7 @@ class LearnedModel:
         if self.dense_adapter is None:
             return list(vector)
         q = np.asarray(vector, dtype=np.float32)
-        mapped = q + self.dense_adapter.astype(np.float32) @ q
+        mapped = q + self.dense_adapter.astype(np.float32, copy=False) @ q
         norm = float(np.linalg.norm(mapped))
         return [float(v) for v in mapped / norm] if norm > 0 else list(vector)
 
@@ -272,4 +273,4 @@ def _decode_matrix(obj: dict[str, object]) -> np.ndarray:
     data = np.frombuffer(base64.b64decode(str(obj["data"])), dtype="<f2")
     if obj.get("dtype") != "float16" or data.size != math.prod(shape):
         raise ValueError(f"malformed dense_adapter: dtype {obj.get('dtype')}, shape {shape}, {data.size} values")
-    return data.reshape(shape).astype(np.float16)
+    return data.reshape(shape).astype(np.float32)

@@ -117,12 +117,7 @@ class Retriever:
         timings["sparse_encode"] = (t1 - t0) * 1000
         dense = None
         if self.embedder is not None:
-            dense = self.embedder.embed_query(self.dense_text(query))
-            timings["dense_encode"] = (time.perf_counter() - t1) * 1000
-            if self._adapted and learned is not None:
-                t_map = time.perf_counter()
-                dense = learned.adapt(dense)
-                timings["dense_map"] = (time.perf_counter() - t_map) * 1000
+            dense = self.question_vector(query, timings)
         reranking = learned is not None and self.stages.rerank
         limit = max(k * 2, self.stages.candidates) if reranking else max(k * 2, k + 10)
         t2 = time.perf_counter()
@@ -162,11 +157,19 @@ class Retriever:
         mode = self.stages.dense_query
         return query if mode == "raw" else self.encoder.query_text(query, expand=mode == "expanded")
 
-    def question_vector(self, query: str) -> list[float]:
-        """The question's dense vector, through the artefact's learned map when it has one for this model."""
+    def question_vector(self, query: str, timings: dict[str, float] | None = None) -> list[float]:
+        """The question's dense vector, through the artefact's learned map when it has one for this model
+        (`dense_encode` and `dense_map` in `timings` when given)."""
         assert self.embedder is not None
+        timings = {} if timings is None else timings
+        t = time.perf_counter()
         vector = self.embedder.embed_query(self.dense_text(query))
-        return self.learned.adapt(vector) if self._adapted and self.learned is not None else vector
+        timings["dense_encode"] = (time.perf_counter() - t) * 1000
+        if self._adapted and self.learned is not None:
+            t = time.perf_counter()
+            vector = self.learned.adapt(vector)
+            timings["dense_map"] = (time.perf_counter() - t) * 1000
+        return vector
 
     def _fuse_dense(
         self, ranked: list[IndexHit], dense: list[float], filters: SearchFilters, timings: dict[str, float]
