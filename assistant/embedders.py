@@ -149,6 +149,8 @@ class CachedEmbedder:
     chunker or a second bench run re-embeds only the texts it has not seen. CPU embedding of a whole corpus takes
     minutes to tens of minutes; this makes it a one-time cost. Query vectors are memoised in a small LRU."""
 
+    COMMIT_EVERY = 512  # texts embedded between writes to the cache
+
     def __init__(self, inner: Any, folder: Path, query_cache: int = 1024) -> None:
         self.inner = inner
         folder.mkdir(parents=True, exist_ok=True)
@@ -182,14 +184,17 @@ class CachedEmbedder:
         todo = [i for i, k in enumerate(keys) if k not in found]
         self.hits += len(texts) - len(todo)
         self.misses += len(todo)
-        if todo:
-            vectors = self.inner.embed_documents([texts[i] for i in todo])
+        # Stored a slice at a time: a long first run (a whole corpus in one call) that is interrupted keeps what
+        # it has embedded so far.
+        for start in range(0, len(todo), self.COMMIT_EVERY):
+            batch = todo[start : start + self.COMMIT_EVERY]
+            vectors = self.inner.embed_documents([texts[i] for i in batch])
             with self._lock, self._db:
                 self._db.executemany(
                     "INSERT OR REPLACE INTO vec VALUES (?, ?)",
-                    [(keys[i], np.asarray(v, dtype=np.float32).tobytes()) for i, v in zip(todo, vectors, strict=True)],
+                    [(keys[i], np.asarray(v, dtype=np.float32).tobytes()) for i, v in zip(batch, vectors, strict=True)],
                 )
-            found.update((keys[i], list(v)) for i, v in zip(todo, vectors, strict=True))
+            found.update((keys[i], list(v)) for i, v in zip(batch, vectors, strict=True))
         return [found[k] for k in keys]
 
     def _embed_query(self, text: str) -> list[float]:
