@@ -397,13 +397,12 @@ def learn(
     held_vectors: list[np.ndarray | None] = [None, None]
     if embedder is not None and dense_adapter:
         from eval import adapter as query_map
-        from ingest.loaders import load_taxonomy as taxonomy_of
 
         reads = Retriever(index, encoder, None, None, stages).dense_text  # what the dense model reads
         groups = [query_map.group(query_map.pool_vectors(stard_dir / "laws", {}, r.max_chunk_chars, embedder, False),
                                   embedder, [reads(e.text) for e in stard], [e.gold for e in stard])]
         if residents:
-            pool = query_map.pool_vectors(settings.corpus_dir, taxonomy_of(settings.taxonomy), r.max_chunk_chars,
+            pool = query_map.pool_vectors(settings.corpus_dir, load_taxonomy(settings.taxonomy), r.max_chunk_chars,
                                           embedder, True)
             groups.append(query_map.group(pool, embedder, [reads(e.text) for e in residents],
                                           [e.gold for e in residents]))
