@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from assistant.ports import Embedder
-from assistant.retrieval.learned import scoped
+from assistant.retrieval.learned import map_questions, scoped
 
 logger = logging.getLogger(__name__)
 
@@ -126,14 +126,6 @@ def fit(groups: Sequence[Group], tau: float = TAU, l2: float = L2, maxiter: int 
     return adapter
 
 
-def apply(adapter: np.ndarray, vectors: np.ndarray) -> np.ndarray:
-    """Question vectors through the map, unit length (as `LearnedModel.adapt` does one)."""
-    mapped = vectors + vectors @ adapter.astype(np.float32).T
-    norms = np.linalg.norm(mapped, axis=1, keepdims=True)
-    out: np.ndarray = mapped / np.where(norms > 0, norms, 1.0)
-    return out
-
-
 def cross_fitted(groups: Sequence[Group], folds: int = FOLDS, **kw: float) -> list[np.ndarray]:
     """Each group's question vectors mapped by an adapter fitted without their fold (question i is in fold
     i mod `folds` of its group): what the reranker's dense features look like for questions the map never saw."""
@@ -144,5 +136,5 @@ def cross_fitted(groups: Sequence[Group], folds: int = FOLDS, **kw: float) -> li
         for g, o in zip(groups, out, strict=True):
             rows = [i for i in range(len(g.gold)) if i % folds == f]
             if rows:
-                o[rows] = apply(adapter, g.questions[rows])
+                o[rows] = map_questions(adapter, g.questions[rows])
     return out

@@ -92,6 +92,15 @@ def _by_source(profiles: dict[str, dict[str, int]]) -> tuple[ProfileIndex, ...]:
     return tuple(ProfileIndex(p, profiles if p is local else None, union) for p in (plain, local) if p)
 
 
+def map_questions(adapter: np.ndarray, vectors: np.ndarray) -> np.ndarray:
+    """Question vectors (one per row) through a learned query map, q → q + A q, at unit length (a row the map
+    sends to zero stays zero). Serving (`LearnedModel.adapt`) and fitting (`eval.adapter`) both use it."""
+    mapped = vectors + vectors @ adapter.astype(np.float32, copy=False).T
+    norms = np.linalg.norm(mapped, axis=1, keepdims=True)
+    out: np.ndarray = mapped / np.where(norms > 0, norms, 1.0)
+    return out
+
+
 @dataclass(slots=True)
 class LearnedModel:
     profiles: dict[str, dict[str, int]]
@@ -185,10 +194,8 @@ class LearnedModel:
         """The question vector through the learned map (`adapts` says whether it was fitted for the model)."""
         if self.dense_adapter is None:
             return list(vector)
-        q = np.asarray(vector, dtype=np.float32)
-        mapped = q + self.dense_adapter.astype(np.float32, copy=False) @ q
-        norm = float(np.linalg.norm(mapped))
-        return [float(v) for v in mapped / norm] if norm > 0 else list(vector)
+        mapped = map_questions(self.dense_adapter, np.asarray([vector], dtype=np.float32))[0]
+        return [float(v) for v in mapped] if mapped.any() else list(vector)
 
     def memory(
         self,

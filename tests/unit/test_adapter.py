@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from assistant.retrieval.learned import LearnedModel
+from assistant.retrieval.learned import LearnedModel, map_questions
 from eval import adapter
 
 pytestmark = pytest.mark.unit
@@ -48,7 +48,7 @@ def test_the_map_learns_the_gap_and_generalises_to_unseen_questions_and_articles
     fitted = adapter.fit([train], tau=0.05, l2=0.001)
     assert fitted.dtype == np.float16 and fitted.shape == (DIM, DIM)
     before = _recall_at_1(unseen_articles, unseen_articles.questions)
-    after = _recall_at_1(unseen_articles, adapter.apply(fitted, unseen_articles.questions))
+    after = _recall_at_1(unseen_articles, map_questions(fitted, unseen_articles.questions))
     assert before < 0.6 and after > before + 0.3  # what it learned holds for articles no question cited
     assert np.array_equal(fitted, adapter.fit([train], tau=0.05, l2=0.001))  # reproducible
 
@@ -68,7 +68,7 @@ def test_cross_fitted_vectors_come_from_maps_that_did_not_see_the_question() -> 
     assert held.shape == group.questions.shape
     np.testing.assert_allclose(np.linalg.norm(held, axis=1), 1.0, rtol=1e-5)
     first = group.subset(list(range(0, 120, 3)))
-    manual = adapter.apply(adapter.fit([group.subset([i for i in range(120) if i % 3])], tau=0.05, l2=0.001),
+    manual = map_questions(adapter.fit([group.subset([i for i in range(120) if i % 3])], tau=0.05, l2=0.001),
                            first.questions)
     np.testing.assert_allclose(held[0::3], manual, rtol=1e-5, atol=1e-6)
 
@@ -94,6 +94,6 @@ def test_the_map_travels_in_the_artefact_and_serves_only_its_model(tmp_path) -> 
     assert again.adapts("m") and not again.adapts("other") and not again.adapts(None)
     q = pool.vectors[0].tolist()
     mapped = np.asarray(again.adapt(q))
-    np.testing.assert_allclose(mapped, adapter.apply(fitted, np.asarray([q], dtype=np.float32))[0], atol=1e-6)
+    np.testing.assert_allclose(mapped, map_questions(fitted, np.asarray([q], dtype=np.float32))[0], atol=1e-6)
     assert abs(float(np.linalg.norm(mapped)) - 1.0) < 1e-6
     assert LearnedModel({}, {}, {}, {}, {}).adapt(q) == q  # no map: the model's own vector
