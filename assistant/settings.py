@@ -70,7 +70,7 @@ class RetrievalSettings(BaseModel):
     dense_rrf_k: int = 30
     dense_depth: int = 300
     # What the dense model reads of the question: as typed, dialect rewritten, or rewritten plus the lexicon's
-    # statutory terms (measured on the resident train split: README, "Resident-voice dev questions").
+    # statutory terms (measured on the resident train split: bench/RETRIEVAL.md, "What the dense model reads").
     dense_query: Literal["raw", "rewritten", "expanded"] = "raw"
     # The artefact's learned map of question vectors (`learn --dense`), used when fitted for the dense model.
     dense_adapter: bool = True

@@ -9,8 +9,8 @@ the index stay the model's own, so the map needs no re-embedding and switches of
 The fit is a listwise softmax loss over every passage of the pool (STARD's laws for STARD train, the governance
 corpus for the resident train questions, the resident gold scoped to its file), temperature `TAU` over cosines,
 an L2 penalty `L2` on A, L-BFGS. Both were chosen on halves of the training splits (fit on one half, score the
-other, the questions whose articles the fitting half never cited counted apart), not on dev: README, *The dense
-model's query map*. `cross_fitted` gives each training question the vector a map that never saw it produces, so
+other, the questions whose articles the fitting half never cited counted apart), not on dev: bench/RETRIEVAL.md,
+*The query map*. `cross_fitted` gives each training question the vector a map that never saw it produces, so
 that the reranker's dense weights are fitted on features that look like an unseen question's.
 """
 

@@ -50,10 +50,11 @@ GOAL = (1.0, 1.0, 1.0)  # MRR@10, Recall@10, Recall@100
 LEARN_CANDIDATES = 1000
 RESIDENT_TRAIN = Path(__file__).resolve().parent / "data" / "retrieval.resident.train.jsonl"
 # How many times each resident question counts in the weights' objective with `--resident` (0: the resident
-# questions are only evidence: profiles, priors, chapter profiles, scoped to their files). Measured (README):
-# with the evidence scoped, weight 0 leaves STARD where STARD train alone puts it and lifts the resident sets;
-# weight 1 lifts resident dev one more question and costs STARD MRR@10 2 points and Recall@100 1 point, weight 3
-# more: sixteen weights shared by two pools are fitted best by the larger, better-covered one.
+# questions are only evidence: profiles, priors, chapter profiles, scoped to their files). Measured
+# (bench/RETRIEVAL.md): with the evidence scoped, weight 0 leaves STARD where STARD train alone puts it and
+# lifts the resident sets; weight 1 lifts resident dev one more question and costs STARD MRR@10 2 points and
+# Recall@100 1 point, weight 3 more: sixteen weights shared by two pools are fitted best by the larger,
+# better-covered one.
 RESIDENT_FIT_WEIGHT = 0
 # The dense weight set is fitted by a listwise softmax loss (`softmax_weights`), the sparse one by coordinate
 # ascent on the metric (its fits were stable and every sparse figure was measured with them). The penalty is not
@@ -344,7 +345,7 @@ def learn(
     dense_adapter: bool = True,
 ) -> LearnedModel:
     """Build, fit and save the artefact. Reads `gold.jsonl` (train rows only) and the `laws/` texts, and the
-    resident-voice train questions (`resident`, e.g. RESIDENT_TRAIN; off by default, see the README) with the
+    resident-voice train questions (`resident`, e.g. RESIDENT_TRAIN; off by default, see bench/RETRIEVAL.md) with the
     corpus files they cite.
     `limit` takes only the first N STARD training questions (tests); `candidates` is the first-stage depth the
     weights are fitted over (deeper than the serving default: the fit sees gold articles from deep in the pool).
