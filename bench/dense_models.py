@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from assistant.retrieval.learned import LearnedModel
-from assistant.retrieval.search import Retriever, Stages
+from assistant.retrieval.search import Retriever, Stages, rrf
 from bench.common import DenseOnly, dense_label, dense_settings, ingest_folder, temp_settings
 
 DATA = Path(__file__).resolve().parent.parent / "eval" / "data"
@@ -39,12 +39,8 @@ def articles(hits: Sequence[object]) -> list[Article]:
 
 
 def fuse(lists: Sequence[tuple[list[Article], float]]) -> list[Article]:
-    """Weighted reciprocal-rank fusion by article, k = `RRF_K`."""
-    score: dict[Article, float] = {}
-    for ranked, weight in lists:
-        for rank, a in enumerate(ranked):
-            score[a] = score.get(a, 0.0) + weight / (RRF_K + rank + 1)
-    return [a for a, _ in sorted(score.items(), key=lambda kv: -kv[1])]
+    """Weighted reciprocal-rank fusion by article, k = `RRF_K`, as the retriever fuses (`search.rrf`)."""
+    return [a for a, _ in rrf(((weight, ranked) for ranked, weight in lists), RRF_K)]
 
 
 def measure(ranked: list[list[Article]], gold: list[set[Article]]) -> tuple[float, float]:

