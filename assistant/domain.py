@@ -227,6 +227,8 @@ class Answer:
     emergency: bool = False
     emergency_kinds: list[str] = field(default_factory=list)
     report_suggested: bool = False
+    hedged: bool = False  # answered with a plain word that the sources may not cover all of it, and a hand-off
+    confidence: float | None = None  # the learned decision's probability that the question is answerable here
     conversation_id: str = ""
     condensed: str = ""  # the standalone question that was searched
     removed_citations: int = 0  # citations the verifier removed (invented by the model)
@@ -243,6 +245,8 @@ class Answer:
             "emergency": self.emergency,
             "emergency_kinds": self.emergency_kinds,
             "report_suggested": self.report_suggested,
+            "hedged": self.hedged,
+            "confidence": None if self.confidence is None else round(self.confidence, 3),
             "conversation_id": self.conversation_id,
             "persona": self.persona,
             "question": self.question,

@@ -14,8 +14,9 @@ class SparseEncoder(Protocol):
         """Identifies the vocabulary and weighting; stored vectors are stale when it changes."""
         ...
 
-    def encode_document(self, text: str) -> SparseVector:
-        """Term weights of a document (the BM25 tf part; the index applies IDF)."""
+    def encode_document(self, text: str, extra: Sequence[str] = (), extra_weight: float = 0.5) -> SparseVector:
+        """Term weights of a document (the BM25 tf part; the index applies IDF); `extra` texts (an article's lay
+        questions) add their own weights, scaled by `extra_weight`."""
         ...
 
     def query_terms(self, text: str) -> list[str]:

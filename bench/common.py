@@ -20,9 +20,6 @@ import psutil
 
 from assistant import wiring
 from assistant.settings import Settings, get_settings
-from ingest.chunker import Chunker
-from ingest.loaders import load_taxonomy
-from ingest.pipeline import Ingestor
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -49,10 +46,7 @@ def temp_settings(**overrides: object) -> Settings:
 
 def ingest_folder(settings: Settings, root: Path) -> tuple[wiring.Components, float]:
     comp = wiring.build(settings)
-    ingestor = Ingestor(
-        comp.index, comp.encoder, comp.embedder, Chunker(settings.retrieval.max_chunk_chars),
-        load_taxonomy(settings.taxonomy),
-    )
+    ingestor = wiring.build_ingestor(comp)
     t = time.perf_counter()
     report = ingestor.run(root)
     if report.skipped:
@@ -67,10 +61,7 @@ def rss_mb() -> float:
 def ingest_folders(settings: Settings, roots: list[Path]) -> tuple[wiring.Components, float]:
     """One index of several folders (the project's guides and the shared corpus), seconds taken."""
     comp = wiring.build(settings)
-    ingestor = Ingestor(
-        comp.index, comp.encoder, comp.embedder, Chunker(settings.retrieval.max_chunk_chars),
-        load_taxonomy(settings.taxonomy),
-    )
+    ingestor = wiring.build_ingestor(comp)
     t = time.perf_counter()
     for root in roots:
         report = ingestor.run(root)

@@ -3,6 +3,8 @@
     python -m eval.gold docs [CATEGORY]          # the documents of a category (or all), from the manifest
     python -m eval.gold articles FILE            # every article number of a document with its first words
     python -m eval.gold show FILE N              # one article, whole (FILE is relative to ../shared/corpus)
+    python -m eval.gold dump CATEGORY            # every article of a category, whole, keyed FILE#N
+    python -m eval.gold coverage QUESTIONS.jsonl CATEGORY   # articles of the category without a lay question
     python -m eval.gold check DATA.jsonl ...     # every gold article exists, every key point is in one of them
 
 A question file's rows carry `gold: [{"file": ..., "article_no": N}]` and `key_points: [...]`; `check` reads the
@@ -15,6 +17,7 @@ import json
 import sys
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 from ingest.statute import Article, parse
 
@@ -35,7 +38,7 @@ def _squash(text: str) -> str:
     return "".join(ch for ch in text if not ch.isspace())
 
 
-def check_row(row: dict) -> list[str]:
+def check_row(row: dict[str, Any]) -> list[str]:
     problems: list[str] = []
     gold = row.get("gold") or []
     if not gold:
@@ -75,10 +78,34 @@ def main(argv: list[str]) -> int:
         for no, art in articles(rest[0]).items():
             print(no, art.text.replace("\n", " ")[:80])
         return 0
+    if cmd == "dump":
+        manifest = json.loads((CORPUS / "manifest.json").read_text(encoding="utf-8"))
+        for cat in manifest["categories"]:
+            if cat["id"] != rest[0]:
+                continue
+            for d in cat["documents"]:
+                print(f"=== {d['file']} ({d['title']})")
+                for no, art in articles(d["file"]).items():
+                    print(f"[{d['file']}#{no}] {art.text}")
+        return 0
+    if cmd == "coverage":
+        manifest = json.loads((CORPUS / "manifest.json").read_text(encoding="utf-8"))
+        have = set()
+        for line in Path(rest[0]).read_text(encoding="utf-8").splitlines():
+            if line.strip():
+                row = json.loads(line)
+                if row.get("questions"):
+                    have.add((row["file"], int(row["article_no"])))
+        missing = [(d["file"], no) for cat in manifest["categories"] if cat["id"] == rest[1]
+                   for d in cat["documents"] for no in articles(d["file"]) if (d["file"], no) not in have]
+        for f, no in missing:
+            print(f"missing {f}#{no}")
+        print("ok" if not missing else f"{len(missing)} article(s) without a question")
+        return 1 if missing else 0
     if cmd == "show":
-        art = articles(rest[0]).get(int(rest[1]))
-        print(art.text if art else f"no article {rest[1]} in {rest[0]}")
-        return 0 if art else 1
+        found = articles(rest[0]).get(int(rest[1]))
+        print(found.text if found else f"no article {rest[1]} in {rest[0]}")
+        return 0 if found else 1
     if cmd == "check":
         bad = 0
         for name in rest:

@@ -21,6 +21,7 @@ from assistant.errors import DocumentError
 from assistant.ports import Embedder, Index, SparseEncoder
 from ingest import loaders, statute
 from ingest.chunker import Chunker
+from ingest.questions import QuestionField
 
 logger = logging.getLogger(__name__)
 
@@ -36,8 +37,12 @@ class Ingestor:
         embedder: Embedder | None,
         chunker: Chunker,
         taxonomy: dict[str, str],
+        questions: QuestionField | None = None,
+        questions_weight: float = 0.5,
     ) -> None:
         self.index = index
+        self.questions = questions or QuestionField()
+        self.questions_weight = questions_weight
         self.encoder = encoder
         self.embedder = embedder if index.has_dense else None
         self.chunker = chunker
@@ -46,7 +51,10 @@ class Ingestor:
     @property
     def signature(self) -> str:
         dense = self.embedder.name if self.embedder else "-"
-        return f"{self.encoder.signature}|{dense}|{self.chunker.max_chars}"
+        base = f"{self.encoder.signature}|{dense}|{self.chunker.max_chars}"
+        if len(self.questions):  # the question field's version: a changed field re-encodes its articles
+            base += f"|q:{self.questions.digest}:{self.questions_weight:g}"
+        return base
 
     def _stamp(self, file_hash: str) -> str:
         return hashlib.sha1(f"{file_hash}|{self.signature}".encode()).hexdigest()
@@ -136,7 +144,9 @@ class Ingestor:
     def _write(self, batch: _Batch) -> None:
         if batch.chunks:
             texts = [c.index_text() for c in batch.chunks]
-            sparse = [self.encoder.encode_document(t) for t in texts]
+            sparse = [self.encoder.encode_document(t, extra=self.questions.get(c.file, c.article_no),
+                                                   extra_weight=self.questions_weight)
+                      for t, c in zip(texts, batch.chunks, strict=True)]
             dense = self.embedder.embed_documents(texts) if self.embedder else None
             self.index.upsert(batch.chunks, sparse, dense)
         for ids, file_hash in batch.restamp:

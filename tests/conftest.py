@@ -67,15 +67,11 @@ def kb_settings(tmp_path_factory: pytest.TempPathFactory, shared_corpus: Path): 
     """One Qdrant Edge index of the whole knowledge base (project guides + shared corpus), built once per run."""
     from assistant import wiring
     from assistant.settings import Settings
-    from ingest.chunker import Chunker
-    from ingest.loaders import load_taxonomy
-    from ingest.pipeline import Ingestor
 
     settings = Settings(index_dir=tmp_path_factory.mktemp("kb") / "index")
     comp = wiring.build(settings)
     try:
-        ingestor = Ingestor(comp.index, comp.encoder, None, Chunker(settings.retrieval.max_chunk_chars),
-                            load_taxonomy(settings.taxonomy))
+        ingestor = wiring.build_ingestor(comp)
         for folder in (ROOT / "corpus", shared_corpus):
             report = ingestor.run(folder)
             assert not report.skipped

@@ -19,7 +19,7 @@ CITATION = re.compile(
 )
 _EMPTY_BRACKETS = re.compile(r"[（(]\s*(?:依据|根据|参见|见|详见)?[：:\s、，,和及]*[）)]")
 _DANGLING = re.compile(r"(?:依据|根据|参见|详见)[：:]?\s*(?=[。；;，,\n]|$)")
-_SEPARATORS = re.compile(r"(?<=[（(])[、，,和及\s]+|[、，,和及\s]+(?=[）)])|、{2,}")
+_SEPARATORS = re.compile(r"(?<=[（(])[、，,和及；;\s]+|[、，,和及；;\s]+(?=[）)])|、{2,}")
 
 
 # What a cited document's name ends with. Other names in 《》 (a form: 《…审批表》, a certificate: 《残疾人证》) are
@@ -68,21 +68,28 @@ def verify(text: str, evidence: list[Hit]) -> Verified:
 
     cited: dict[str, Hit] = {}
     removed: list[str] = []
+    # what a retrieved text itself cites (a guide's legal basis, an article's 依照《…》) is evidence too, whether or
+    # not the cited text came back with it: quoting the evidence never invents a citation
+    vouched = {key for hit in evidence for key in cited_keys(hit.text)}
+    named = {law_key(m.group("title")) for hit in evidence for m in CITATION.finditer(hit.text)}
 
     def check(m: re.Match[str]) -> str:
         hits = by_title.get(law_key(m.group("title")))
         if not hits and not m.group("no") and not _DOCUMENT.search(m.group("title")):
             return m.group(0)  # not a document: a form or certificate named in the text
-        if not hits:
+        no = _number(m.group("no"))
+        key = law_key(m.group("title"))
+        if not hits and not (key in named if no is None else (key, no, _number(m.group("sub"))) in vouched):
             removed.append(m.group(0))
             return ""
-        no = _number(m.group("no"))
         if no is None:
-            for hit in hits:  # a document named without an article: it cites what was retrieved of it
+            for hit in hits or []:  # a document named without an article: it cites what was retrieved of it
                 cited.setdefault(hit.point_id, hit)
             return m.group(0)
         sub = _number(m.group("sub"))
-        match = [h for h in hits if h.article_no == no and (h.article_sub or None) == sub]
+        match = [h for h in (hits or []) if h.article_no == no and (h.article_sub or None) == sub]
+        if not match and (key, no, sub) in vouched:
+            return m.group(0)
         if not match:
             removed.append(m.group(0))
             return ""
@@ -92,9 +99,9 @@ def verify(text: str, evidence: list[Hit]) -> Verified:
 
     out = CITATION.sub(check, text)
     if removed:
+        out = _DANGLING.sub("", out)
         out = _SEPARATORS.sub("", out)
         out = _EMPTY_BRACKETS.sub("", out)
-        out = _DANGLING.sub("", out)
     seen: set[str] = set()
     citations = []
     for hit in cited.values():

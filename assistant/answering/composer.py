@@ -78,8 +78,11 @@ def split_sentences(text: str) -> list[str]:
             continue
         for piece in _SENT_END.split(line):
             piece = piece.strip()
-            if len(piece) >= 4:
-                out.append(piece)
+            if len(_ITEM.sub("", piece).strip("。；;，, ")) < 4:
+                continue  # a bare item number (（一）) or a fragment: nothing to say on its own
+            if piece.endswith(("：", ":")):
+                continue  # a list's lead-in (按照下列程序办理：) says nothing without its items
+            out.append(piece)
     return out
 
 
@@ -147,30 +150,50 @@ class Composer:
 
     # -- personas --------------------------------------------------------------------------------------------
     def resident(self, question: str, ranked: list[Sentence], evidence: list[Hit], budget: int) -> str:
-        """A few plain sentences from at most two documents, the documents named, one next step."""
+        """A few plain sentences from at most two documents, the documents named, one next step. A question that
+        asks several things (how to apply, what to bring, who handles it …) gets, first, the best sentence for
+        each thing it asks, then the best of the rest."""
         chosen: list[Sentence] = []
         docs: list[str] = []
         used = 0
         floor = 0.35 * ranked[0].score if ranked else 0.0
-        for s in ranked:
-            if s.score <= floor or len(chosen) == 3:
-                break
-            if s.hit.doc_id not in docs and len(docs) == 2:
-                continue
+        wanted = intents(question)
+        most = min(4, max(3, len(wanted)))
+
+        def take(s: Sentence) -> bool:
+            nonlocal used
+            if s in chosen or (s.hit.doc_id not in docs and len(docs) == 2):
+                return False
             text = plain(s.text)
             if used and used + len(text) > budget:
-                continue
+                return False
             chosen.append(s)
             used += len(text)
             if s.hit.doc_id not in docs:
                 docs.append(s.hit.doc_id)
+            return True
+
+        for name in wanted if len(wanted) > 1 else []:
+            serves = INTENTS[name][1]
+            if any(serves.search(s.text) for s in chosen):
+                continue
+            for s in ranked:
+                if s.score <= 0.5 * floor or len(chosen) == most:
+                    break
+                if serves.search(s.text) and take(s):
+                    break
+        for s in ranked:
+            if s.score <= floor or len(chosen) >= most:
+                break
+            take(s)
         if not chosen:
             chosen = [ranked[0]] if ranked else []
         by_hit: dict[str, list[Sentence]] = {}
         for s in sorted(chosen, key=lambda s: (s.rank, s.order)):
             by_hit.setdefault(s.hit.point_id, []).append(s)
         lines = []
-        for group in by_hit.values():
+        # the article whose sentence answers best leads, whatever its retrieval rank
+        for group in sorted(by_hit.values(), key=lambda g: -max(s.score for s in g)):
             body = _ensure_stop("".join(_clip(plain(s.text), budget) for s in group))
             if _CITE_PAREN.search(body):  # a guide's sentence that names its own legal basis: cite that instead
                 body = _CITE_PAREN.sub(lambda m: "（" + _BASIS_WORD.sub("", m.group(0)[1:-1]) + "）", body)

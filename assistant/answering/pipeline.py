@@ -23,6 +23,7 @@ from assistant.answering import scope
 from assistant.answering.citations import cited_keys, verify
 from assistant.answering.composer import GENERIC, Composer, category_votes, split_sentences
 from assistant.answering.conversation import Conversations, ConversationStore, Turn, condense_rules
+from assistant.answering.decision import DecisionModel, Verdict, terms_feature
 from assistant.answering.emergency import Detection, EmergencyDetector
 from assistant.domain import PERSONAS, Answer, Hit, SearchFilters
 from assistant.errors import InputError, LLMUnavailable
@@ -42,9 +43,15 @@ INJECTION_MARGIN = 0.1  # the extra evidence the rest of a message with an injec
 @dataclass(slots=True)
 class Evidence:
     hits: list[Hit]
-    score: float  # 0..1, how much of the question the top articles cover
+    score: float  # 0..1, the hand-weighted evidence score (answer.decision = "score")
     retrieval_mode: str
     timings: dict[str, float] = field(default_factory=dict)
+    features: dict[str, float] = field(default_factory=dict)  # what the learned decision reads
+    verdict: Verdict | None = None  # the learned decision (answer.decision = "learned" and its artefact here)
+
+    @property
+    def outcome(self) -> str:
+        return self.verdict.outcome if self.verdict is not None else "answer"
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +71,8 @@ class AnswerService:
         llm_settings: LLMSettings,
         chat: ChatModel | None = None,
         conversations: Conversations | None = None,
+        detector: EmergencyDetector | None = None,
+        decision: DecisionModel | None = None,
     ) -> None:
         self.retriever = retriever
         self.prompts = prompts
@@ -73,7 +82,8 @@ class AnswerService:
         self.conversations: Conversations = conversations or ConversationStore(
             settings.max_conversations, settings.conversation_turns, settings.conversation_ttl_s
         )
-        self.detector = EmergencyDetector(settings.gas_hotline)
+        self.detector = detector or EmergencyDetector(settings.gas_hotline)
+        self.decision = decision if settings.decision == "learned" else None
         self.composer = Composer(
             {k: v for k, v in prompts.next_steps.items() if k != "default"},
             prompts.next_steps.get("default", ""),
@@ -150,12 +160,15 @@ class AnswerService:
 
         evidence = self.gather(ans.condensed, persona, category)
         ans.retrieval_mode = evidence.retrieval_mode
+        if evidence.verdict is not None:
+            ans.confidence = evidence.verdict.p
+            ans.hedged = evidence.verdict.outcome == "hedge"
         timings.update({f"retrieve.{k}": v for k, v in evidence.timings.items()})
-        if screening.injection and evidence.score < self.settings.min_evidence + INJECTION_MARGIN:
+        if screening.injection and not self._injection_rest_answerable(evidence):
             # what is left of a manipulation attempt is answered only when the evidence is clearly there
             yield self._decline(ans, "injection", self.prompts.message(persona, "injection"), alarm, t0)
             return
-        if evidence.score < self.settings.min_evidence and not alarm.emergency:
+        if not self._answerable(evidence) and not alarm.emergency:
             self._no_evidence(ans, persona, alarm)
             self._remember(conv_id, ans, [])
             timings["total"] = _ms(t0)
@@ -183,7 +196,7 @@ class AnswerService:
                     yield Event("delta", {"reset": True, "text": ""})
         if not body:
             body, next_step = self._compose(ans.condensed, persona, evidence.hits)
-            if alarm.emergency and evidence.score < 0.8:  # the first line is the answer; loose articles distract
+            if alarm.emergency and not self._sure(evidence):  # the first line is the answer; loose articles distract
                 body = ""
             if ans.mode.startswith("extractive (fallback"):
                 body = f"{self.prompts.message(persona, 'fallback_notice')}\n{body}"
@@ -222,25 +235,54 @@ class AnswerService:
             hits = hits + extra
         timings = dict(result.timings_ms)
         timings["cited_articles"] = _ms(t)
-        return Evidence(hits, self.evidence_score(question, hits), result.mode, timings)
+        coverage, n_terms, covered = self.coverage_detail(question, hits)
+        topic = topic_share(hits)
+        features = {"coverage": coverage, "topic": topic, "terms": terms_feature(n_terms),
+                    "covered": terms_feature(int(round(covered))), **result.signals}
+        verdict = None
+        if self.decision is not None:
+            embedder = self.retriever.embedder
+            verdict = self.decision.decide(features, embedder.name if embedder is not None else None)
+        score = 0.5 * coverage + 0.5 * topic if n_terms else 0.0
+        return Evidence(hits, score, result.mode, timings, features, verdict)
+
+    def _answerable(self, evidence: Evidence) -> bool:
+        if evidence.verdict is not None:
+            return evidence.verdict.outcome != "decline"
+        return evidence.score >= self.settings.min_evidence
+
+    def _sure(self, evidence: Evidence) -> bool:
+        if evidence.verdict is not None:
+            return evidence.verdict.outcome == "answer"
+        return evidence.score >= 0.8
+
+    def _injection_rest_answerable(self, evidence: Evidence) -> bool:
+        """What is left of a manipulation attempt is answered only when the evidence is clearly there."""
+        if evidence.verdict is not None:
+            return evidence.verdict.outcome == "answer"
+        return evidence.score >= self.settings.min_evidence + INJECTION_MARGIN
 
     def evidence_score(self, question: str, hits: list[Hit]) -> float:
-        """How well the top articles answer the question (0..1): half word coverage, half topical agreement.
+        """The hand-weighted score (answer.decision = "score"): half word coverage, half topical agreement."""
+        coverage, n_terms = self.coverage(question, hits)
+        return 0.5 * coverage + 0.5 * topic_share(hits) if n_terms else 0.0
 
-        Coverage: each content word of the question counts by its length; it is covered when the top three texts
-        contain it
-        (1), a synonym or dialect rewrite of it from the lexicon (0.8), or a statutory word that the learned
-        associations tie it to (the association's strength, at most 0.8). Calibrated on eval/data dev files by
-        `python -m bench.answers --calibrate`; the threshold is `answer.min_evidence`.
-        Agreement: the rank-weighted share of the top five articles that fall in their most common category; a
-        question the corpus does not cover scatters its best matches over unrelated laws."""
-        if not hits:
-            return 0.0
+    def coverage(self, question: str, hits: list[Hit]) -> tuple[float, int]:
+        """(word coverage 0..1, number of content words): see `coverage_detail`."""
+        share, n_terms, _ = self.coverage_detail(question, hits)
+        return share, n_terms
+
+    def coverage_detail(self, question: str, hits: list[Hit]) -> tuple[float, int, float]:
+        """(word coverage 0..1, number of content words, covered weight): each content word of the question counts
+        by its length;
+        it is covered when the top three texts contain it (1), a synonym or dialect rewrite of it from the lexicon
+        (0.8), or a statutory word that the learned associations tie it to (the association's strength, at most
+        0.8)."""
         lexicon = self.encoder.lexicon
         terms = [t for t in dict.fromkeys(self.encoder.query_terms(question)) if len(t) >= 2 and t not in GENERIC]
         weights = {t: float(min(len(t), 4)) for t in terms if not any(t != o and t in o for o in terms)}
-        if not weights:
-            return 0.0
+        if not weights or not hits:
+            return 0.0, len(weights), 0.0
         text = normalize_query(" ".join(f"{h.title} {h.breadcrumb} {h.text}" for h in hits[:3]))
         learned = self.retriever.learned
         covered = 0.0
@@ -256,8 +298,7 @@ class AnswerService:
                     if target in text:
                         best = max(best, min(0.8, float(strength)))
             covered += weight * best
-        coverage = covered / sum(weights.values())
-        return 0.5 * coverage + 0.5 * topic_share(hits)
+        return covered / sum(weights.values()), len(weights), covered
 
     def _condense(self, question: str, history: list[Turn], ans: Answer) -> str:
         if not history:
@@ -322,6 +363,8 @@ class AnswerService:
                 parts.append(f"{self.prompts.message('resident', 'next_step_prefix')}{next_step}")
             if ans.report_suggested and not alarm.emergency:
                 parts.append(self.prompts.message("resident", "report_offer"))
+        if ans.hedged:
+            parts.append(self.prompts.message(persona, "hedge"))
         text = "\n".join(p for p in parts if p)
         if persona == "resident" and self.chat is None:
             text = _fit(text, self.settings.resident_max_chars)
@@ -331,17 +374,23 @@ class AnswerService:
         """Not enough evidence: say so and offer a person; a resident describing a problem is offered a report."""
         ans.citations = []
         if persona == "resident" and ans.report_suggested:
-            ans.answer = "\n".join(p for p in (alarm.first_line, self.prompts.message(persona, "report_only")) if p)
+            ans.answer = "\n".join(p for p in (alarm.first_line, self.prompts.message(persona, "report_only"),
+                                               self._urgent_hint(persona, alarm)) if p)
             return
         ans.refused, ans.refusal_reason = True, "no_evidence"
-        ans.answer = "\n".join(p for p in (alarm.first_line, self.prompts.message(persona, "no_evidence")) if p)
+        ans.answer = "\n".join(p for p in (alarm.first_line, self.prompts.message(persona, "no_evidence"),
+                                           self._urgent_hint(persona, alarm)) if p)
 
     def _decline(self, ans: Answer, reason: str, text: str, alarm: Detection, t0: float) -> Event:
         ans.refused, ans.refusal_reason = True, reason
-        ans.answer = "\n".join(p for p in (alarm.first_line, text) if p)
+        ans.answer = "\n".join(p for p in (alarm.first_line, text, self._urgent_hint(ans.persona, alarm)) if p)
         ans.timings["total"] = _ms(t0)
         self._remember(ans.conversation_id, ans, [])
         return Event("answer", {"answer": ans})
+
+    def _urgent_hint(self, persona: str, alarm: Detection) -> str:
+        """Every resident decline and hand-off says where to turn in an emergency (unless the alarm already did)."""
+        return self.prompts.message(persona, "urgent_hint") if persona == "resident" and not alarm.emergency else ""
 
     def _remember(self, conv_id: str, ans: Answer, labels: list[str]) -> None:
         standalone = ans.condensed or ans.question

@@ -66,6 +66,8 @@ class AskResponse(BaseModel):
     emergency: bool
     emergency_kinds: list[str]
     report_suggested: bool
+    hedged: bool = Field(default=False, description="答复附带了“可能未完全覆盖”的提示和转人工")
+    confidence: float | None = Field(default=None, description="学习到的判断模型认为问题可回答的概率")
     conversation_id: str
     persona: str
     question: str

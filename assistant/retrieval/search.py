@@ -32,6 +32,8 @@ class SearchResult:
     hits: list[Hit]
     mode: str
     timings_ms: dict[str, float] = field(default_factory=dict)
+    # what the answer decision reads besides the hits: the dense neighbours' cosines (dense_top, dense_top5)
+    signals: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,8 +151,21 @@ class Retriever:
         hits = collapse([IndexHit(h.point_id, h.score, full[h.point_id]) for h in top if h.point_id in full], k)
         timings["rerank"] = (time.perf_counter() - t5) * 1000
         hits = self._cross_rerank(query, hits, wanted, timings)
+        signals = self._signals(query, filters, timings) if dense is not None else {}
         timings["total"] = (time.perf_counter() - t0) * 1000
-        return SearchResult(query=query, hits=hits, mode=self.mode, timings_ms=timings)
+        return SearchResult(query=query, hits=hits, mode=self.mode, timings_ms=timings, signals=signals)
+
+    def _signals(self, query: str, filters: SearchFilters, timings: dict[str, float]) -> dict[str, float]:
+        """How close the nearest passages are to the question as the dense model reads it (its own vector, not the
+        learned map, which was fitted on training questions): cosine of the nearest and mean of the nearest five."""
+        assert self.embedder is not None
+        t = time.perf_counter()
+        near = self.index.query(SparseVector([], []), self.embedder.embed_query(self.dense_text(query)), filters,
+                                limit=5, fields=[])
+        timings["dense_signals"] = (time.perf_counter() - t) * 1000
+        if not near:
+            return {}
+        return {"dense_top": float(near[0].score), "dense_top5": float(sum(h.score for h in near) / len(near))}
 
     def dense_text(self, query: str) -> str:
         """The question as the dense model reads it (`Stages.dense_query`)."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import zlib
 from collections import Counter
+from collections.abc import Sequence
 
 from assistant.domain import SparseVector
 from assistant.retrieval.lexicon import Lexicon
@@ -46,15 +47,21 @@ class Bm25SparseEncoder:
     def signature(self) -> str:
         return f"bm25:{self.k1}:{self.b}:{self.avg_len}:{self.tokenizer.signature}:{self.lexicon.signature}"
 
-    def encode_document(self, text: str) -> SparseVector:
-        tokens = self.tokenizer.tokens(text)
+    def encode_document(self, text: str, extra: Sequence[str] = (), extra_weight: float = 0.5) -> SparseVector:
+        """BM25 document weights of the text; `extra` (the article's lay questions) adds its own BM25 weights,
+        scaled by `extra_weight`, as a separate field of the same vector."""
+        items: dict[int, float] = {}
+        self._add(items, self.tokenizer.tokens(text), 1.0)
+        if extra:
+            self._add(items, self.tokenizer.tokens("\n".join(extra)), extra_weight)
+        return _to_vector(items)
+
+    def _add(self, items: dict[int, float], tokens: list[str], weight: float) -> None:
         counts = Counter(tokens)
         norm = self.k1 * (1 - self.b + self.b * len(tokens) / self.avg_len)
-        items: dict[int, float] = {}
         for term, tf in counts.items():
             tid = term_id(term)
-            items[tid] = items.get(tid, 0.0) + tf * (self.k1 + 1) / (tf + norm)
-        return _to_vector(items)
+            items[tid] = items.get(tid, 0.0) + weight * tf * (self.k1 + 1) / (tf + norm)
 
     def query_terms(self, text: str) -> list[str]:
         """The query's own tokens after normalisation (no expansion)."""

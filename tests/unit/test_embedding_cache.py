@@ -39,3 +39,24 @@ def test_an_interrupted_corpus_keeps_the_slices_it_embedded(tmp_path: Path, monk
     vectors = CachedEmbedder(again, tmp_path).embed_documents(texts)
     assert again.seen == texts[8:]  # the first two slices came from the cache
     assert np.allclose(vectors, HashingEmbedder().embed_documents(texts), atol=1e-6)  # stored as float32
+
+
+def test_shipped_seed_vectors_answer_before_the_model(tmp_path: Path) -> None:
+    from assistant.embedders import SeedVectors
+
+    seed = tmp_path / "seed.npz"
+    SeedVectors.write(seed, ["甲", "乙"], [[1.0, 0.0], [0.0, 1.0]])
+
+    class Inner:
+        name, dim = "m", 2
+        calls: list[list[str]] = []
+
+        def embed_documents(self, texts):  # type: ignore[no-untyped-def]
+            self.calls.append(list(texts))
+            return [[0.5, 0.5] for _ in texts]
+
+    inner = Inner()
+    cache = CachedEmbedder(inner, tmp_path / "cache", seed=seed)
+    out = cache.embed_documents(["甲", "丙", "乙"])
+    assert out == [[1.0, 0.0], [0.5, 0.5], [0.0, 1.0]]
+    assert inner.calls == [["丙"]]

@@ -33,7 +33,7 @@ def test_look_alikes_do_not_trip(message: str) -> None:
 @pytest.mark.parametrize(
     ("message", "kind", "number"),
     [("家里着火了", "fire", "119"), ("有人晕倒了", "medical", "120"), ("楼下有人拿刀砍人", "violence", "110"),
-     ("闻到好大一股煤气味", "gas", "96777"), ("后山滑坡了", "geohazard", "119"), ("我不想活了", "suicide", "110")],
+     ("闻到好大一股煤气味", "gas", "96777"), ("后山滑坡了", "flood_collapse", "119"), ("我不想活了", "suicide", "110")],
 )
 def test_kind_and_numbers_come_first(message: str, kind: str, number: str) -> None:
     found = EmergencyDetector(gas_hotline="96777").detect(message)

@@ -59,3 +59,37 @@ def test_resident_train_questions_are_apart_from_the_eval(shared_corpus) -> None
         for g in r["gold"]:
             text = (shared_corpus / g["file"]).read_text(encoding="utf-8")
             assert f"\n第{int_to_cn(g['article_no'])}条" in text, g
+
+
+def _jsonl(path):  # type: ignore[no-untyped-def]
+    return [json.loads(x) for x in path.read_text(encoding="utf-8").splitlines() if x.strip()]
+
+
+def test_the_held_out_set_is_apart_from_everything_that_is_fitted() -> None:
+    """eval/holdout/ (issue 24's test set) shares no message with the training data (the emergency bank, the
+    questions not to answer, the resident train split, the question field): character-bigram Jaccard below 0.6
+    with every training text, and its sizes are the issue's minimums."""
+    from eval.suite import _bigrams
+
+    holdout = ROOT / "eval" / "holdout"
+    resident = _jsonl(holdout / "resident.a.jsonl") + _jsonl(holdout / "resident.b.jsonl")
+    worker, unanswerable = _jsonl(holdout / "worker.jsonl"), _jsonl(holdout / "unanswerable.jsonl")
+    emergency = _jsonl(holdout / "emergency.jsonl")
+    assert len(resident) >= 80 and len(worker) >= 40 and len(unanswerable) >= 30
+    assert sum(r["emergency"] for r in emergency) >= 40 and sum(not r["emergency"] for r in emergency) >= 40
+    held = [r.get("question") or r["message"] for r in resident + worker + unanswerable + emergency]
+    training = [r["text"] for r in _jsonl(ROOT / "assistant/answering/data/emergency_bank.jsonl")]
+    training += [r["question"] for r in _jsonl(ROOT / "eval/train/unanswerable.train.jsonl")]
+    training += [r["question"] for r in rows("retrieval.resident", ("train",))]
+    training += [q for path in sorted((ROOT / "corpus/questions").glob("*.jsonl")) for r in _jsonl(path)
+                 for q in r["questions"]]
+    index: dict[str, list[int]] = {}
+    grams = [_bigrams(t) for t in training]
+    for i, g in enumerate(grams):
+        for b in g:
+            index.setdefault(b, []).append(i)
+    for text in held:
+        mine = _bigrams(text)
+        shared = Counter(i for b in mine for i in index.get(b, ()))
+        worst = max((n / len(mine | grams[i]) for i, n in shared.items()), default=0.0)
+        assert worst < 0.6, (text, worst)
