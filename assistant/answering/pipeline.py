@@ -30,6 +30,7 @@ from assistant.errors import InputError, LLMUnavailable
 from assistant.ports import ChatModel
 from assistant.prompts import Prompts
 from assistant.retrieval.normalize import normalize_query
+from assistant.retrieval.questions import QuestionIndex
 from assistant.retrieval.search import Retriever
 from assistant.retrieval.sparse import Bm25SparseEncoder
 from assistant.settings import AnswerSettings, LLMSettings
@@ -73,6 +74,8 @@ class AnswerService:
         conversations: Conversations | None = None,
         detector: EmergencyDetector | None = None,
         decision: DecisionModel | None = None,
+        questions: QuestionIndex | None = None,
+        question_weight: float = 0.0,
     ) -> None:
         self.retriever = retriever
         self.prompts = prompts
@@ -84,6 +87,10 @@ class AnswerService:
         )
         self.detector = detector or EmergencyDetector(settings.gas_hotline)
         self.decision = decision if settings.decision == "learned" else None
+        embedder = retriever.embedder
+        self.questions = questions if (questions is not None and embedder is not None
+                                       and embedder.name == questions.model) else None
+        self.question_weight = question_weight
         self.composer = Composer(
             {k: v for k, v in prompts.next_steps.items() if k != "default"},
             prompts.next_steps.get("default", ""),
@@ -235,16 +242,44 @@ class AnswerService:
             hits = hits + extra
         timings = dict(result.timings_ms)
         timings["cited_articles"] = _ms(t)
+        signals = dict(result.signals)
+        if self.questions is not None and self.retriever.embedder is not None:
+            t = time.perf_counter()
+            near = self.questions.nearest(self.retriever.embedder.embed_query(question), k=30)
+            if near:
+                signals["qnear_top"] = near[0][2]
+                signals["qnear_top5"] = sum(c for _, _, c in near[:5]) / len(near[:5])
+            if self.question_weight > 0 and near:
+                hits = self._fuse_questions(hits, near, filters, k)
+            timings["question_field"] = _ms(t)
         coverage, n_terms, covered = self.coverage_detail(question, hits)
         topic = topic_share(hits)
         features = {"coverage": coverage, "topic": topic, "terms": terms_feature(n_terms),
-                    "covered": terms_feature(int(round(covered))), **result.signals}
+                    "covered": terms_feature(int(round(covered))), **signals}
         verdict = None
         if self.decision is not None:
             embedder = self.retriever.embedder
             verdict = self.decision.decide(features, embedder.name if embedder is not None else None)
         score = 0.5 * coverage + 0.5 * topic if n_terms else 0.0
         return Evidence(hits, score, result.mode, timings, features, verdict)
+
+    def _fuse_questions(
+        self, hits: list[Hit], near: list[tuple[str, int, float]], filters: SearchFilters, k: int
+    ) -> list[Hit]:
+        """Weighted reciprocal-rank fusion of the retrieved articles and the articles of the nearest lay questions
+        (the question field's dense side); guides and cited articles keep their places in the first list."""
+        rrf = self.retriever.stages.dense_rrf_k
+        extra = self.retriever.articles_at([(f, n) for f, n, _ in near], filters)
+        score: dict[str, float] = {}
+        by_id: dict[str, Hit] = {}
+        for rank, h in enumerate(hits):
+            by_id.setdefault(h.point_id, h)
+            score[h.point_id] = score.get(h.point_id, 0.0) + 1.0 / (rrf + rank + 1)
+        for rank, h in enumerate(extra):
+            by_id.setdefault(h.point_id, h)
+            score[h.point_id] = score.get(h.point_id, 0.0) + self.question_weight / (rrf + rank + 1)
+        ordered = sorted(score, key=lambda pid: -score[pid])
+        return [by_id[pid] for pid in ordered[: max(k, len(hits))]]
 
     def _answerable(self, evidence: Evidence) -> bool:
         if evidence.verdict is not None:

@@ -257,6 +257,28 @@ class Retriever:
         found = [IndexHit(h.point_id, 0.0, full[h.point_id]) for h in picked if h.point_id in full]
         return collapse(found, len(found))
 
+    def articles_at(self, places: Iterable[tuple[str, int]], filters: SearchFilters | None = None) -> list[Hit]:
+        """The articles at these (file, article number) places, in that order (first part of a split one, newest
+        copy); places the index does not hold, or the filters do not admit, are left out."""
+        filters = filters or SearchFilters()
+        cat = self._catalog()
+        if cat.by_place is None:
+            by_place: dict[tuple[str, int], list[str]] = {}
+            for pid, payload in cat.by_id.items():
+                file, no = payload.get("file"), payload.get("article_no")
+                if isinstance(file, str) and isinstance(no, int) and not payload.get("article_sub"):
+                    by_place.setdefault((file, no), []).append(pid)
+            cat.by_place = by_place
+        picked: list[IndexHit] = []
+        for place in dict.fromkeys(places):
+            ids = [pid for pid in cat.by_place.get(place, ()) if filters.admits(cat.by_id[pid])]
+            if ids:
+                best = min(ids, key=lambda pid: int(str(cat.by_id[pid].get("part") or 0)))
+                picked.append(IndexHit(best, 0.0, cat.by_id[best]))
+        full = self.index.payloads([h.point_id for h in picked])
+        found = [IndexHit(h.point_id, 0.0, full[h.point_id]) for h in picked if h.point_id in full]
+        return collapse(found, len(found))
+
     def warm(self) -> None:
         """Load what the first query would otherwise load (jieba tables, the candidate catalog)."""
         if self.learned is not None and self.stages.rerank:
@@ -344,6 +366,7 @@ class _Catalog:
     by_key: dict[str, list[str]]
     chapter: dict[str, str]  # point → chapter key (law | chapter | section)
     headings: dict[str, frozenset[str]]  # point → content words of its headings
+    by_place: dict[tuple[str, int], list[str]] | None = None  # (file, article number) → points, built on first use
 
     @classmethod
     def build(cls, points: list[IndexHit], tokens: Callable[[str], list[str]]) -> _Catalog:
