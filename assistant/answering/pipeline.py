@@ -31,7 +31,7 @@ from assistant.ports import ChatModel
 from assistant.prompts import Prompts
 from assistant.retrieval.normalize import normalize_query
 from assistant.retrieval.questions import QuestionIndex
-from assistant.retrieval.search import Retriever
+from assistant.retrieval.search import Retriever, rrf
 from assistant.retrieval.sparse import Bm25SparseEncoder
 from assistant.settings import AnswerSettings, LLMSettings
 
@@ -49,10 +49,6 @@ class Evidence:
     timings: dict[str, float] = field(default_factory=dict)
     features: dict[str, float] = field(default_factory=dict)  # what the learned decision reads
     verdict: Verdict | None = None  # the learned decision (answer.decision = "learned" and its artefact here)
-
-    @property
-    def outcome(self) -> str:
-        return self.verdict.outcome if self.verdict is not None else "answer"
 
 
 @dataclass(frozen=True, slots=True)
@@ -252,7 +248,7 @@ class AnswerService:
             if self.question_weight > 0 and near:
                 hits = self._fuse_questions(hits, near, filters, k)
             timings["question_field"] = _ms(t)
-        coverage, n_terms, covered = self.coverage_detail(question, hits)
+        coverage, n_terms, covered = self.coverage(question, hits)
         topic = topic_share(hits)
         features = {"coverage": coverage, "topic": topic, "terms": terms_feature(n_terms),
                     "covered": terms_feature(int(round(covered))), **signals}
@@ -260,6 +256,7 @@ class AnswerService:
         if self.decision is not None:
             embedder = self.retriever.embedder
             verdict = self.decision.decide(features, embedder.name if embedder is not None else None)
+        # the hand-weighted score (answer.decision = "score"): half word coverage, half topical agreement
         score = 0.5 * coverage + 0.5 * topic if n_terms else 0.0
         return Evidence(hits, score, result.mode, timings, features, verdict)
 
@@ -268,18 +265,11 @@ class AnswerService:
     ) -> list[Hit]:
         """Weighted reciprocal-rank fusion of the retrieved articles and the articles of the nearest lay questions
         (the question field's dense side); guides and cited articles keep their places in the first list."""
-        rrf = self.retriever.stages.dense_rrf_k
         extra = self.retriever.articles_at([(f, n) for f, n, _ in near], filters)
-        score: dict[str, float] = {}
-        by_id: dict[str, Hit] = {}
-        for rank, h in enumerate(hits):
-            by_id.setdefault(h.point_id, h)
-            score[h.point_id] = score.get(h.point_id, 0.0) + 1.0 / (rrf + rank + 1)
-        for rank, h in enumerate(extra):
-            by_id.setdefault(h.point_id, h)
-            score[h.point_id] = score.get(h.point_id, 0.0) + self.question_weight / (rrf + rank + 1)
-        ordered = sorted(score, key=lambda pid: -score[pid])
-        return [by_id[pid] for pid in ordered[: max(k, len(hits))]]
+        by_id = {h.point_id: h for h in reversed(hits + extra)}  # the first copy of a point wins
+        fused = rrf([(1.0, [h.point_id for h in hits]), (self.question_weight, [h.point_id for h in extra])],
+                    self.retriever.stages.dense_rrf_k)
+        return [by_id[pid] for pid, _ in fused[: max(k, len(hits))]]
 
     def _answerable(self, evidence: Evidence) -> bool:
         if evidence.verdict is not None:
@@ -297,22 +287,11 @@ class AnswerService:
             return evidence.verdict.outcome == "answer"
         return evidence.score >= self.settings.min_evidence + INJECTION_MARGIN
 
-    def evidence_score(self, question: str, hits: list[Hit]) -> float:
-        """The hand-weighted score (answer.decision = "score"): half word coverage, half topical agreement."""
-        coverage, n_terms = self.coverage(question, hits)
-        return 0.5 * coverage + 0.5 * topic_share(hits) if n_terms else 0.0
-
-    def coverage(self, question: str, hits: list[Hit]) -> tuple[float, int]:
-        """(word coverage 0..1, number of content words): see `coverage_detail`."""
-        share, n_terms, _ = self.coverage_detail(question, hits)
-        return share, n_terms
-
-    def coverage_detail(self, question: str, hits: list[Hit]) -> tuple[float, int, float]:
+    def coverage(self, question: str, hits: list[Hit]) -> tuple[float, int, float]:
         """(word coverage 0..1, number of content words, covered weight): each content word of the question counts
-        by its length;
-        it is covered when the top three texts contain it (1), a synonym or dialect rewrite of it from the lexicon
-        (0.8), or a statutory word that the learned associations tie it to (the association's strength, at most
-        0.8)."""
+        by its length; it is covered when the top three texts contain it (1), a synonym or dialect rewrite of it from
+        the lexicon (0.8), or a statutory word that the learned associations tie it to (the association's strength,
+        at most 0.8)."""
         lexicon = self.encoder.lexicon
         terms = [t for t in dict.fromkeys(self.encoder.query_terms(question)) if len(t) >= 2 and t not in GENERIC]
         weights = {t: float(min(len(t), 4)) for t in terms if not any(t != o and t in o for o in terms)}

@@ -214,10 +214,12 @@ def fit(
     kind_b = np.zeros(len(KINDS), dtype=np.float32)
     pos_rows = y == 1
     xp = x[pos_rows]
+    pos_list = [r for r, e in zip(rows, pos_rows, strict=True) if e]
+    truth = [set(r.get("kinds", [])) for r in pos_list]
+    labels = np.asarray([[1.0 if kind in t else 0.0 for kind in KINDS] for t in truth]).reshape(len(truth), len(KINDS))
     kind_hits = 0
-    for i, kind in enumerate(KINDS):
-        yk = np.asarray([1.0 if kind in r.get("kinds", []) else 0.0 for r, e in zip(rows, pos_rows, strict=True)
-                         if e])
+    for i in range(len(KINDS)):
+        yk = labels[:, i]
         if yk.sum() == 0:
             kind_b[i] = -10.0
             continue
@@ -230,19 +232,16 @@ def fit(
     for test in _folds(int(pos_rows.sum()), 5):
         train = np.setdiff1d(np.arange(len(xp)), test)
         scores = np.zeros((len(test), len(KINDS)))
-        for i, kind in enumerate(KINDS):
-            yk = np.asarray([1.0 if kind in r.get("kinds", []) else 0.0 for r, e in zip(rows, pos_rows, strict=True)
-                             if e])
+        for i in range(len(KINDS)):
+            yk = labels[:, i]
             if yk[train].sum() == 0:
                 scores[:, i] = -1
                 continue
             kw, kb = logistic(xp[train], yk[train], l2)
             scores[:, i] = _sigmoid(xp[test] @ kw + kb)
-        pos_list = [r for r, e in zip(rows, pos_rows, strict=True) if e]
         held[test] = scores
         for j, t in enumerate(test):
-            kind_hits += KINDS[int(np.argmax(scores[j]))] in pos_list[t].get("kinds", [])
-    truth = [set(r.get("kinds", [])) for r, e in zip(rows, pos_rows, strict=True) if e]
+            kind_hits += KINDS[int(np.argmax(scores[j]))] in truth[t]
 
     def named(row: np.ndarray, floor: float) -> set[str]:
         return {KINDS[i] for i in np.flatnonzero(row >= floor)} | {KINDS[int(np.argmax(row))]}

@@ -253,9 +253,7 @@ class Retriever:
                 best = max(ids, key=lambda pid: (str(cat.by_id[pid].get("effective_date") or ""),
                                                  -int(str(cat.by_id[pid].get("part") or 0))))
                 picked.append(IndexHit(best, 0.0, cat.by_id[best]))
-        full = self.index.payloads([h.point_id for h in picked])
-        found = [IndexHit(h.point_id, 0.0, full[h.point_id]) for h in picked if h.point_id in full]
-        return collapse(found, len(found))
+        return self._fetched(picked)
 
     def articles_at(self, places: Iterable[tuple[str, int]], filters: SearchFilters | None = None) -> list[Hit]:
         """The articles at these (file, article number) places, in that order (first part of a split one, newest
@@ -275,6 +273,10 @@ class Retriever:
             if ids:
                 best = min(ids, key=lambda pid: int(str(cat.by_id[pid].get("part") or 0)))
                 picked.append(IndexHit(best, 0.0, cat.by_id[best]))
+        return self._fetched(picked)
+
+    def _fetched(self, picked: list[IndexHit]) -> list[Hit]:
+        """Hits with their full payloads, in the given order (points deleted since the catalog was read drop out)."""
         full = self.index.payloads([h.point_id for h in picked])
         found = [IndexHit(h.point_id, 0.0, full[h.point_id]) for h in picked if h.point_id in full]
         return collapse(found, len(found))
