@@ -66,9 +66,9 @@ def _jsonl(path):  # type: ignore[no-untyped-def]
 
 
 def test_the_held_out_set_is_apart_from_everything_that_is_fitted() -> None:
-    """eval/holdout/ (issue 24's test set) shares no message with the training data (the emergency bank, the
-    questions not to answer, the resident train split, the question field): character-bigram Jaccard below 0.6
-    with every training text, and its sizes are the issue's minimums."""
+    """eval/holdout/ (issues 24 and 25's test sets) shares no message with the training data (the emergency bank,
+    the report intent bank, the questions not to answer, the resident train split, the question field):
+    character-bigram Jaccard below 0.6 with every training text, and its sizes are the issues' minimums."""
     from eval.suite import _bigrams
 
     holdout = ROOT / "eval" / "holdout"
@@ -77,8 +77,13 @@ def test_the_held_out_set_is_apart_from_everything_that_is_fitted() -> None:
     emergency = _jsonl(holdout / "emergency.jsonl")
     assert len(resident) >= 80 and len(worker) >= 40 and len(unanswerable) >= 30
     assert sum(r["emergency"] for r in emergency) >= 40 and sum(not r["emergency"] for r in emergency) >= 40
+    chats = _jsonl(holdout / "reports.jsonl")
+    assert len(chats) >= 80 and sum(1 for c in chats if c["gold"].get("missing")) >= 6
     held = [r.get("question") or r["message"] for r in resident + worker + unanswerable + emergency]
-    training = [r["text"] for r in _jsonl(ROOT / "assistant/answering/data/emergency_bank.jsonl")]
+    held += [t.get("content") or t["recognition"] for c in chats for t in c["turns"] if t["type"] in ("text", "voice")]
+    banks = sorted((ROOT / "assistant/answering/data").glob("emergency_bank*.jsonl"))
+    banks += sorted((ROOT / "assistant/reports/data").glob("intent_bank*.jsonl"))
+    training = [r["text"] for path in banks for r in _jsonl(path)]
     training += [r["question"] for r in _jsonl(ROOT / "eval/train/unanswerable.train.jsonl")]
     training += [r["question"] for r in rows("retrieval.resident", ("train",))]
     training += [q for path in sorted((ROOT / "corpus/questions").glob("*.jsonl")) for r in _jsonl(path)
