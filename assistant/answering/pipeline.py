@@ -18,6 +18,7 @@ import math
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from assistant.answering import scope
 from assistant.answering.citations import cited_keys, verify
@@ -34,6 +35,9 @@ from assistant.retrieval.questions import QuestionIndex
 from assistant.retrieval.search import Retriever, rrf
 from assistant.retrieval.sparse import Bm25SparseEncoder
 from assistant.settings import AnswerSettings, LLMSettings
+
+if TYPE_CHECKING:
+    from assistant.reports.intent import IntentReader
 
 logger = logging.getLogger(__name__)
 
@@ -72,8 +76,10 @@ class AnswerService:
         decision: DecisionModel | None = None,
         questions: QuestionIndex | None = None,
         question_weight: float = 0.0,
+        intent: IntentReader | None = None,
     ) -> None:
         self.retriever = retriever
+        self.intent = intent  # reads whether a resident's message tells a problem to file (rules when unset)
         self.prompts = prompts
         self.settings = settings
         self.llm_settings = llm_settings
@@ -103,9 +109,11 @@ class AnswerService:
     # -- public API ------------------------------------------------------------------------------------------
     def answer(
         self, question: str, persona: str = "resident", conversation_id: str | None = None,
-        category: str | None = None,
+        category: str | None = None, report_offer: bool | None = None,
     ) -> Answer:
-        events = list(self._run(question, persona, conversation_id, category, stream=False))
+        """`report_offer`: the caller has already read whether the message tells a problem to file (None: read
+        it here)."""
+        events = list(self._run(question, persona, conversation_id, category, stream=False, report_offer=report_offer))
         final = events[-1].data["answer"]
         assert isinstance(final, Answer)
         return final
@@ -131,7 +139,8 @@ class AnswerService:
 
     # -- the pipeline ----------------------------------------------------------------------------------------
     def _run(
-        self, question: str, persona: str, conversation_id: str | None, category: str | None, stream: bool
+        self, question: str, persona: str, conversation_id: str | None, category: str | None, stream: bool,
+        report_offer: bool | None = None,
     ) -> Iterator[Event]:
         t0 = time.perf_counter()
         question = self.check_input(question, persona)
@@ -143,7 +152,10 @@ class AnswerService:
         alarm = self.detector.detect(question) if persona == "resident" else Detection([], "")
         screening = scope.screen(question)
         ans.emergency, ans.emergency_kinds = alarm.emergency, alarm.kinds
-        ans.report_suggested = persona == "resident" and screening.report_intent
+        ans.report_suggested = persona == "resident" and (
+            report_offer if report_offer is not None
+            else self.intent.read(question).reportable if self.intent is not None else screening.report_intent
+        )
         timings["screen"] = _ms(t)
         yield Event("meta", {"conversation_id": conv_id, "emergency": ans.emergency, "mode": ans.mode})
 

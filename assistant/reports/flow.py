@@ -1,10 +1,12 @@
 """From chat to a submitted report: the resident's reporting conversation, one state per openid (kept in the channel
 store, so it survives restarts and is shared by worker processes).
 
-    idle ──我要反映 / 报修 / 投诉 / menu 我要上报──▶ drafting ──all required fields──▶ confirming ──确认──▶ submitted
-                                                   ▲  asks only for what is missing │ 修改 ▲ 取消 → idle
-A consultation that describes a problem is remembered, so 「我要上报」 right after it starts from what was said.
-Submission is idempotent on the draft's key: a double 确认 or a WeChat retry gives the same ticket.
+    idle ──a message that reads as a report / 我要上报 / menu 我要上报──▶ drafting ──all required fields──▶ confirming
+      │                                                                  ▲ asks one thing at a time │ 修改 ▲ 取消 → idle
+      └─a question that also tells a problem: the answer + 「回复1上报」──▶ offered ──1──▶ drafting       └─确认─▶ submitted
+The last minutes of the chat are remembered (what the resident said, the location and photos they sent): a draft
+starts from all of it, so nothing they already told is asked again. Submission is idempotent on the draft's key: a
+double 确认 or a WeChat retry gives the same ticket.
 """
 
 from __future__ import annotations
@@ -19,8 +21,9 @@ from assistant.answering.emergency import EmergencyDetector
 from assistant.channels.wechat.store import ChannelStore
 from assistant.dispatch.store import STATUS_ZH, DispatchStore
 from assistant.ports import ChatModel
-from assistant.reports.extract import extract_llm, extract_rules
+from assistant.reports.extract import clean_description, extract_llm, extract_rules
 from assistant.reports.grids import GridMap
+from assistant.reports.intent import IntentReader, Reading
 from assistant.reports.schema import Location, ReportDraft, mask_phone
 from assistant.retrieval.normalize import normalize_query
 
@@ -35,9 +38,15 @@ TICKET = re.compile(r"GW\d{8}-\d{4}", re.IGNORECASE)
 RATE = re.compile(r"^评价\s*([1-5])\s*分?$")
 
 ASK = {
-    "description": "请简单描述一下您要反映的问题（发生了什么）。",
-    "location": "请告诉我具体位置（小区、楼栋、路名或参照物），也可以直接发送微信位置。",
+    "description": "请简单说一下发生了什么问题（比如：什么东西坏了、有什么情况）。",
+    "location": "请告诉我具体在哪里（小区、楼栋、路名或旁边的参照物），也可以直接发送微信位置。",
 }
+TAKEN = "收到，这个问题我帮您整理成上报工单，转给网格员和相关部门处理。"
+OFFER = "需要派人到现场处理的话，回复“1”，我帮您生成上报工单。"
+OFFER_READY = "需要派人到现场处理的话，请确认以下上报信息：\n{summary}\n回复“确认”提交；不需要就不用回复。"
+OFFER_YES = re.compile(r"^(1|１|一|上报|要上报|报|帮我报|需要|要|好|好的|可以|确认|是的?)[。！!.]*$")
+MEMORY_S = 600.0
+_WHERE = re.compile(r"^(?:就在|在|位置是|地址是|地点是|地点在|位置在|地方是)")  # how far back the chat fills a draft
 CONFIRM_PROMPT = "请确认以下上报信息：\n{summary}\n回复“确认”提交，回复“修改”更正，回复“取消”放弃。"
 SUBMITTED = "已提交，工单号 {ticket}。我们会尽快安排处理，您可以回复“查询进度 {ticket}”查看进展。"
 ALREADY = "该上报已提交过，工单号 {ticket}。"
@@ -49,23 +58,27 @@ NONE_YET = "您还没有上报过问题。需要上报请回复“我要上报�
 
 @dataclass(slots=True)
 class Flow:
-    state: str = "idle"  # idle | drafting | confirming | modifying
+    state: str = "idle"  # idle | offered | drafting | confirming | modifying
     draft: dict[str, Any] | None = None
     key: str = ""
-    last_problem: str = ""
-    last_location: dict[str, Any] | None = None
-    photos: list[str] | None = None
+    recent: list[dict[str, Any]] | None = None  # the last minutes: {"t", "kind": text|location|image, ...}
+    by_assistant: bool = False  # the flow was started by the assistant's reading, not by 我要上报
 
 
 class ReportDesk:
     def __init__(self, store: ChannelStore, dispatch: DispatchStore, chat: ChatModel | None = None,
-                 extract_prompt: str = "", gas_hotline: str = "96777", grids: GridMap | None = None) -> None:
+                 extract_prompt: str = "", gas_hotline: str = "96777", grids: GridMap | None = None,
+                 intent: IntentReader | None = None, detector: EmergencyDetector | None = None,
+                 memory_s: float = MEMORY_S) -> None:
         self.store = store
         self.grids = grids
         self.dispatch = dispatch
         self.chat = chat
         self.extract_prompt = extract_prompt
-        self.detector = EmergencyDetector(gas_hotline)
+        self.detector = EmergencyDetector(gas_hotline)  # the rules: what each message says in so many words
+        self.alarm = detector or self.detector  # emergency triage with its semantic layer, when given
+        self.intent = intent or IntentReader()
+        self.memory_s = memory_s
 
     # -- state -----------------------------------------------------------------------------------------------
     def load(self, openid: str) -> Flow:
@@ -76,7 +89,24 @@ class ReportDesk:
         self.store.put(f"flow:{openid}", {k: getattr(flow, k) for k in Flow.__slots__}, 7 * 86400)
 
     def active(self, openid: str) -> bool:
-        return self.load(openid).state != "idle"
+        return self.load(openid).state not in ("idle", "offered")
+
+    def _recent(self, flow: Flow) -> list[dict[str, Any]]:
+        now = time.time()
+        return [e for e in (flow.recent or []) if now - float(e.get("t", 0)) <= self.memory_s][-12:]
+
+    def observe(self, openid: str, text: str, reading: Reading | None = None) -> None:
+        """Remember what the resident said (and what it read as) for a draft that may follow."""
+        flow = self.load(openid)
+        entry = {"t": time.time(), "kind": "text", "text": text[:500],
+                 "intent": reading.intent if reading else "question"}
+        flow.recent = [*self._recent(flow), entry]
+        if flow.state == "offered" and not (reading and reading.reportable):
+            flow.state = "idle"  # the offer lapses when the resident moves on
+        self.save(openid, flow)
+
+    def read(self, text: str) -> Reading:
+        return self.intent.read(text)
 
     # -- entry points ----------------------------------------------------------------------------------------
     def wants_report(self, text: str) -> bool:
@@ -85,30 +115,62 @@ class ReportDesk:
     def wants_progress(self, text: str) -> bool:
         return bool(PROGRESS.search(text) or TICKET.fullmatch(text.strip()))
 
-    def remember_problem(self, openid: str, text: str) -> None:
+    def offer(self, openid: str) -> str:
+        """The answer offers to file what the resident told: with everything there, the summary to confirm at once
+        (「确认」 or 「1」 files it); otherwise 「回复1」 starts the draft and asks what is missing."""
         flow = self.load(openid)
-        flow.last_problem = text
+        if flow.state != "idle":
+            return ""
+        draft = self._judge(self._from_memory(self._recent(flow)))
+        ready = bool(draft.description) and not draft.missing()
+        flow.state = "offered"
+        flow.draft = draft.model_dump() if ready else None
+        flow.key = f"wx:{openid}:{time.time_ns()}" if ready else flow.key
         self.save(openid, flow)
+        return OFFER_READY.format(summary=draft.summary()) if ready else OFFER
 
-    def start(self, openid: str, text: str = "") -> str:
-        flow = self.load(openid)
-        body = TRIGGER.sub("", normalize_query(text)).strip("，,。:：一下 ") if text else ""
-        seed = body if len(body) >= 4 else flow.last_problem
+    def _from_memory(self, recent: list[dict[str, Any]], text: str = "") -> ReportDraft:
+        """A draft from what the chat holds: what the resident said (what read as a problem), sent and showed."""
+        said = [e["text"] for e in recent if e["kind"] == "text" and e.get("intent") not in ("chitchat", "question")]
+        if not said:  # nothing read as a problem: the last thing said that was not small talk
+            said = [e["text"] for e in recent if e["kind"] == "text" and e.get("intent") != "chitchat"][-1:]
+        seeds = {_told(t): None for t in [*said, text] if len(clean_description(_told(t))) >= 4}
         draft = ReportDraft()
-        if flow.last_location:
-            draft.location = Location(**flow.last_location)
-        if flow.photos:
-            draft.photos = list(flow.photos)[:9]
-        if seed:
+        places = [e for e in recent if e["kind"] == "location"]
+        if places:
+            draft.location = Location(**places[-1]["location"])
+        draft.photos = [e["media_id"] for e in recent if e["kind"] == "image"][-9:]
+        for seed in seeds:
             draft = self._extract(seed, draft)
+        return draft
+
+    def start(self, openid: str, text: str = "", by_assistant: bool = False, emergency: bool = False) -> str:
+        """A draft from what the chat holds: this message, what the resident said, sent and showed before it."""
+        flow = self.load(openid)
+        recent = self._recent(flow)
+        draft = self._judge(self._from_memory(recent, text))
+        if emergency:
+            draft.urgency = "emergency"
         flow = Flow(state="drafting", draft=draft.model_dump(), key=f"wx:{openid}:{time.time_ns()}",
-                    last_problem="", last_location=None, photos=None)
-        return self._next(openid, flow, draft)
+                    recent=recent, by_assistant=by_assistant)
+        reply = self._next(openid, flow, draft)
+        return f"{TAKEN}\n{reply}" if by_assistant and not reply.startswith("【") else reply
 
     def takes(self, openid: str, text: str) -> bool:
-        """Whether this text belongs to the reporting conversation (a draft in progress, or a repeated 确认)."""
+        """Whether this text belongs to the reporting conversation: a draft in progress, a yes to the offer, or a
+        repeated 确认."""
         flow = self.load(openid)
-        return flow.state != "idle" or (bool(flow.key) and bool(CONFIRM.match(normalize_query(text))))
+        t = normalize_query(text)
+        if flow.state == "offered":
+            return bool(OFFER_YES.match(t))
+        if flow.state == "drafting" and not (flow.draft or {}).get("description") and self.intent.mode == "learned" \
+                and self.intent.read(text).intent in ("question", "chitchat"):
+            # a draft that a photo or a location started, and the resident asks something else: it waits in the
+            # chat's memory, the question is answered
+            flow.state, flow.draft = "idle", None
+            self.save(openid, flow)
+            return False
+        return flow.state != "idle" or (bool(flow.key) and bool(CONFIRM.match(t)))
 
     def rate(self, openid: str, text: str) -> str | None:
         m = RATE.match(normalize_query(text))
@@ -123,6 +185,12 @@ class ReportDesk:
     def handle_text(self, openid: str, text: str) -> str:
         flow = self.load(openid)
         t = normalize_query(text)
+        if flow.state == "offered":
+            if flow.draft:  # the offer showed the whole report: a yes files it
+                return self._submit(openid, flow, ReportDraft.model_validate(flow.draft))
+            flow.state = "idle"
+            self.save(openid, flow)
+            return self.start(openid, by_assistant=True)
         draft = ReportDraft.model_validate(flow.draft or {})
         if flow.state == "idle" and flow.key and CONFIRM.match(t):
             result = self.dispatch.submit(draft, flow.key, openid) if flow.draft else None
@@ -138,29 +206,38 @@ class ReportDesk:
                 self.save(openid, flow)
                 return MODIFY_PROMPT
         asked_location = flow.state == "drafting" and "location" in draft.missing() and bool(draft.description)
-        updated = self._extract(text, draft, replace=flow.state in ("confirming", "modifying"))
-        if asked_location and not updated.location.is_set() and len(t) >= 2:
-            updated.location = Location(text=t[:200])  # we asked where: the answer is the place, however vague
-        return self._next(openid, flow, updated)
+        updated = self._extract(text, draft, replace=flow.state == "modifying")
+        if asked_location and 2 <= len(t) <= 40:
+            # we asked where: a short answer is the place, as the resident said it (however vague); a long one
+            # gives the place it names (extracted above)
+            updated.location = updated.location.model_copy(update={"text": _WHERE.sub("", t).strip("，,。 ")[:200]})
+        return self._next(openid, flow, self._judge(updated))
 
-    def handle_location(self, openid: str, lat: float, lng: float, label: str) -> str | None:
+    def handle_location(self, openid: str, lat: float, lng: float, label: str) -> str:
         """A location message fills the draft's location (or is remembered for the next report)."""
         loc = Location(text=label or "", latitude=lat, longitude=lng, label=label or None)
         flow = self.load(openid)
-        if flow.state == "idle":
-            flow.last_location = loc.model_dump()
+        if flow.state in ("idle", "offered"):
+            flow.recent = [*self._recent(flow), {"t": time.time(), "kind": "location", "location": loc.model_dump()}]
             self.save(openid, flow)
-            return None
+            # a place sent to the grid worker is a place where something needs handling: a draft starts from it
+            # and what the resident said just before; whatever is still missing is asked
+            return self.start(openid, by_assistant=True)
         draft = ReportDraft.model_validate(flow.draft or {})
+        if draft.location.text and not label:
+            loc.text = draft.location.text
+        elif draft.location.text and draft.location.text not in (label or ""):
+            loc.text = f"{draft.location.text}（{label}）" if label else draft.location.text
+            loc.label = None
         draft.location = loc
         return self._next(openid, flow, draft)
 
-    def handle_image(self, openid: str, media_id: str) -> str | None:
+    def handle_image(self, openid: str, media_id: str) -> str:
         flow = self.load(openid)
-        if flow.state == "idle":
-            flow.photos = [*(flow.photos or []), media_id][-9:]
+        if flow.state in ("idle", "offered"):
+            flow.recent = [*self._recent(flow), {"t": time.time(), "kind": "image", "media_id": media_id}]
             self.save(openid, flow)
-            return None
+            return self.start(openid, by_assistant=True)  # a photo shows a problem: the draft starts with it
         draft = ReportDraft.model_validate(flow.draft or {})
         if media_id not in draft.photos and len(draft.photos) < 9:
             draft.photos.append(media_id)
@@ -196,12 +273,27 @@ class ReportDesk:
             return extract_llm(self.chat, self.extract_prompt, text, draft)
         return extract_rules(text, draft, self.detector)
 
+    def _judge(self, draft: ReportDraft) -> ReportDraft:
+        """Category and urgency read from everything the resident described (the learned models when here; the
+        rules' reading, already in the draft, otherwise). An emergency stays one."""
+        if self.intent.mode != "learned" or not draft.description or (self.chat is not None and self.extract_prompt):
+            return draft
+        reading = self.intent.read(draft.description)
+        draft = draft.model_copy(deep=True)
+        draft.category = reading.category  # type: ignore[assignment]
+        # the urgency model alone: overriding it with emergency triage (which reads hazards, not how soon a report
+        # needs handling) made urgency worse on both dev sets; the resident still gets the emergency line (_next)
+        draft.urgency = "emergency" if reading.intent == "emergency" else reading.urgency  # type: ignore[assignment]
+        return draft
+
     def _next(self, openid: str, flow: Flow, draft: ReportDraft) -> str:
         missing = draft.missing()
+        # the emergency line whenever the report is an emergency or emergency triage reads danger in what was told
+        # (the report's urgency, for the center, is the urgency model's; the resident is told the numbers anyway)
+        alarm = self.alarm.detect(draft.description) if draft.description else None
         head = ""
-        if draft.urgency == "emergency":
-            alarm = self.detector.detect(draft.description)
-            head = (alarm.first_line or "【紧急】如有危险请立即拨打110、119或120。") + "\n"
+        if draft.urgency == "emergency" or (alarm is not None and alarm.emergency):
+            head = ((alarm.first_line if alarm is not None else "") or "【紧急】如有危险请立即拨打110、119或120。") + "\n"
         if missing:
             flow.state, flow.draft = "drafting", draft.model_dump()
             self.save(openid, flow)
@@ -219,6 +311,11 @@ class ReportDesk:
                     mask_phone(draft.contact or "-"))
         template = SUBMITTED if result.created else ALREADY
         return template.format(ticket=result.report["ticket"])
+
+
+def _told(text: str) -> str:
+    """What a message tells, without the words that ask to file it."""
+    return TRIGGER.sub("", normalize_query(text)).strip("，,。:：一下 ")
 
 
 def _progress_line(report: dict[str, Any]) -> str:

@@ -9,6 +9,7 @@ import pytest
 from assistant.channels.wechat.store import SQLiteStore
 from assistant.dispatch.store import DispatchStore
 from assistant.reports.flow import ReportDesk
+from assistant.reports.intent import Reading
 
 pytestmark = pytest.mark.integration
 
@@ -45,3 +46,51 @@ def test_cancel_drops_the_draft(desk: ReportDesk) -> None:
 def test_emergency_report_puts_the_numbers_first(desk: ReportDesk) -> None:
     reply = desk.start("o3", "我要反映 楼道里好大一股煤气味")
     assert reply.startswith("【紧急】") and "96777" in reply.splitlines()[0]
+
+
+def _reading(intent: str) -> Reading:
+    return Reading(intent, {intent: 1.0}, "other", 0.0, "routine")
+
+
+def test_a_photo_then_the_problem_then_the_place_is_asked_for_nothing_twice(desk: ReportDesk) -> None:
+    assert "发生了什么" in desk.handle_image("o4", "m-1")  # a photo alone starts a draft
+    assert "在哪里" in desk.handle_text("o4", "楼下垃圾堆起好几天了没人收，臭得很")
+    summary = desk.handle_location("o4", 29.55, 106.5, "重庆市渝中区鹅岭正街12号")
+    assert "请确认" in summary and "鹅岭正街12号" in summary and "照片：1 张" in summary
+    done = desk.handle_text("o4", "确认")
+    report = desk.dispatch.get(done.split("工单号 ")[1].split("。")[0])
+    assert report is not None and report["photos"] == ["m-1"] and "垃圾堆起好几天了" in report["description"]
+
+
+def test_what_was_said_before_the_location_fills_the_draft(desk: ReportDesk) -> None:
+    said = "你好师傅，我们楼底下那个井盖没得了，晚上黑黢黢的怕娃儿踩进去"
+    desk.observe("o5", said, _reading("question"))  # read as a question: still what the place is about
+    summary = desk.handle_location("o5", 29.55, 106.5, "桂花园小区7栋")
+    assert "请确认" in summary and "井盖没得了" in summary and "你好" not in summary.split("情况：")[1]
+
+
+def test_the_assistant_starts_a_report_from_what_it_was_told(desk: ReportDesk) -> None:
+    said = "桂花园小区7栋门口的路灯黑了一个多星期了"
+    desk.observe("o6", said, _reading("report"))
+    reply = desk.start("o6", said, by_assistant=True)
+    assert reply.startswith("收到") and "请确认" in reply and "桂花园小区7栋" in reply
+
+
+def test_an_offer_is_taken_by_a_1_and_lapses_when_the_resident_moves_on(desk: ReportDesk) -> None:
+    said = "楼下烧烤摊天天油烟熏得窗子都不敢开，这种归哪个部门管哦"
+    desk.observe("o7", said, _reading("both"))
+    desk.offer("o7")
+    assert desk.takes("o7", "1")
+    reply = desk.handle_text("o7", "1")
+    assert "油烟" in desk.load("o7").draft["description"] and "在哪里" in reply  # type: ignore[index]
+    desk.observe("o8", said, _reading("both"))
+    desk.offer("o8")
+    desk.observe("o8", "低保咋个申请", _reading("question"))
+    assert not desk.takes("o8", "1") and desk.load("o8").state == "idle"
+
+
+def test_the_chat_is_remembered_only_for_the_memory_window(tmp_path: Path) -> None:
+    desk = ReportDesk(SQLiteStore(tmp_path / "wx.sqlite3"), DispatchStore(f"sqlite:///{tmp_path}/d.sqlite3"),
+                      memory_s=0.0)
+    desk.observe("o9", "楼底下井盖没得了好危险", _reading("report"))
+    assert "发生了什么" in desk.handle_location("o9", 29.5, 106.5, "桂花园小区7栋")

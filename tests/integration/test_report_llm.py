@@ -49,7 +49,7 @@ def test_one_repair_attempt(chat: OpenAICompatChat, script: Script) -> None:
 def test_rules_take_over_when_the_model_cannot(chat: OpenAICompatChat, script: Script) -> None:
     script.replies = ["我不知道", "还是不知道"]
     d = extract_llm(chat, PROMPT, "解放路12号门口井盖不见了", ReportDraft())
-    assert d.category == "public_facilities" and d.location.text == "解放路12号" and len(script.requests) == 2
+    assert d.category == "public_facilities" and d.location.text.startswith("解放路12号") and len(script.requests) == 2
 
 
 def test_model_down_uses_rules() -> None:

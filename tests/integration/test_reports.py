@@ -74,7 +74,7 @@ def test_chat_to_report_to_status_notice(answers: AnswerService, kb_settings, pg
         with serve(create_app(settings, service=service, wechat=channel, dispatch=dispatch)) as url:
             wx = FakeWeChat(f"{url}/wechat", TOKEN)
             who = "o-resident-report"
-            assert "描述" in (wx.push(text_xml(who, "我要反映", 9001)) or "")
+            assert "发生了什么" in (wx.push(text_xml(who, "我要反映", 9001)) or "")
             asked = wx.push(text_xml(who, "小区门口路灯坏了好几天了晚上黑黢黢的", 9002)) or ""
             assert "位置" in asked
             summary = wx.push(location_xml(who, 29.56, 106.55, "幸福小区南门", 9003)) or ""

@@ -281,7 +281,28 @@ def test_voice_menu_and_event_dedupe(channel_factory) -> None:  # type: ignore[n
         assert wx.push(event_xml("o-voice", "CLICK", "PROGRESS")) == MENU["PROGRESS"]
         # the REPORT menu right after describing a problem starts from it: only the location is still missing
         assert "位置" in (wx.push(event_xml("o-voice", "CLICK", "REPORT", created=1_800_000_000)) or "")
-        assert "描述" in (wx.push(event_xml("o-fresh", "CLICK", "REPORT", created=1_800_000_000)) or "")
+        assert "发生了什么" in (wx.push(event_xml("o-fresh", "CLICK", "REPORT", created=1_800_000_000)) or "")
         subscribe = event_xml("o-voice", "subscribe", created=1_800_000_001)
         assert wx.push(subscribe) == WELCOME and wx.push(subscribe) == "success"  # FromUserName + CreateTime
         assert wx.push(event_xml("o-voice", "unsubscribe")) == "success"
+
+
+def test_a_problem_told_in_a_chat_becomes_one_report_without_being_asked_twice(channel_factory) -> None:  # type: ignore[no-untyped-def]
+    """No 我要上报: the message is read as a problem to handle (the learned intent model), the draft asks only for
+    the place, the location message fills it, one 确认 files it; a policy question in between is answered."""
+    from tests.wechat_fake import location_xml
+
+    settings, service, channel = channel_factory()
+    assert channel.reports is not None and channel.reports.intent.mode == "learned"
+    with serve(create_app(settings, service=service, wechat=channel)) as url:
+        wx = FakeWeChat(f"{url}/wechat", TOKEN)
+        who = "o-told"
+        first = wx.push(text_xml(who, "你好师傅 我们楼底下那个井盖没得了 晚上黑黢黢的 怕娃儿些踩进去", 12001)) or ""
+        assert first.startswith("收到") and "在哪里" in first
+        summary = wx.push(location_xml(who, 29.55, 106.5, "重庆市九龙坡区渝州路88号", 12002)) or ""
+        assert "请确认" in summary and "渝州路88号" in summary and "井盖没得了" in summary and "你好" not in summary
+        done = wx.push(text_xml(who, "确认", 12003)) or ""
+        assert "工单号" in done
+        assert len(channel.reports.dispatch.listing(openid=who)) == 1
+        answer = wx.push(text_xml("o-asks", "低保咋个申请嘛", 12004)) or ""
+        assert "请确认" not in answer and "回复“1”" not in answer and channel.reports.load("o-asks").state == "idle"

@@ -254,22 +254,34 @@ class WeChatChannel:
         return UNSUPPORTED
 
     def on_text(self, openid: str, text: str) -> str:
-        """A resident's words: reporting and progress first, a policy answer otherwise."""
+        """A resident's words: progress, rating and a report in progress first; then what the message is: a problem
+        to handle starts a report at once, a question that also tells a problem gets the answer and 「回复1上报」,
+        anything else the answer."""
         text = text.strip()
         desk = self.reports
-        if desk is not None and text:
-            if desk.wants_progress(text):
-                return desk.progress(openid, text)
-            rated = desk.rate(openid, text)
-            if rated:
-                return rated
-            if desk.takes(openid, text):
-                return desk.handle_text(openid, text)
-            if desk.wants_report(text):
-                return desk.start(openid, text)
-        return self.ask(openid, text)
+        if desk is None or not text:
+            return self.ask(openid, text)
+        if desk.wants_progress(text):
+            return desk.progress(openid, text)
+        rated = desk.rate(openid, text)
+        if rated:
+            return rated
+        if desk.takes(openid, text):
+            return desk.handle_text(openid, text)
+        if len(text) > self.answers.settings.max_question_chars:
+            return TOO_LONG.format(limit=self.answers.settings.max_question_chars)
+        reading = desk.read(text)
+        desk.observe(openid, text, reading)
+        if desk.wants_report(text) or reading.intent in ("report", "emergency"):
+            # an emergency gets the emergency line first, and the center a report of it
+            return desk.start(openid, text, by_assistant=not desk.wants_report(text),
+                              emergency=reading.intent == "emergency")
+        answer = self.ask(openid, text, offer=False)
+        if reading.intent == "both":  # the answer, and the report ready to confirm (or 「回复1」 for what is missing)
+            return f"{answer}\n{desk.offer(openid)}".strip()
+        return answer
 
-    def ask(self, openid: str, text: str) -> str:
+    def ask(self, openid: str, text: str, offer: bool | None = None) -> str:
         text = text.strip()
         limit = self.answers.settings.max_question_chars
         if not text:
@@ -277,7 +289,7 @@ class WeChatChannel:
         if len(text) > limit:
             return TOO_LONG.format(limit=limit)
         self.model_calls += 1
-        answer = self.answers.answer(text, "resident", conversation_id=f"wx:{openid}")
+        answer = self.answers.answer(text, "resident", conversation_id=f"wx:{openid}", report_offer=offer)
         if self.reports is not None and answer.report_suggested:
-            self.reports.remember_problem(openid, text)
+            self.reports.offer(openid)
         return answer.answer
