@@ -13,7 +13,7 @@ from pydantic import ValidationError
 from assistant.answering.emergency import EmergencyDetector
 from assistant.errors import LLMUnavailable
 from assistant.ports import ChatModel
-from assistant.reports.schema import CATEGORIES, ReportDraft
+from assistant.reports.schema import CATEGORIES, DESCRIPTION_MAX, ReportDraft
 from assistant.retrieval.normalize import normalize_query
 
 logger = logging.getLogger(__name__)
@@ -192,7 +192,8 @@ def extract_rules(text: str, draft: ReportDraft | None = None, detector: Emergen
     if len(_content(body)) >= 4 and not _only_location(body, draft):
         description = _PHONE.sub("", body).strip("，,。 ")
         if description and description not in draft.description:
-            draft.description = f"{draft.description}；{description}" if draft.description else description
+            joined = f"{draft.description}；{description}" if draft.description else description
+            draft.description = joined[:DESCRIPTION_MAX]  # the schema's limit: never a draft that cannot be saved
     return draft
 
 

@@ -17,6 +17,8 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from pydantic import ValidationError
+
 from assistant.answering.emergency import EmergencyDetector
 from assistant.channels.wechat.store import ChannelStore
 from assistant.dispatch.store import STATUS_ZH, DispatchStore
@@ -86,7 +88,10 @@ class ReportDesk:
         return Flow(**{k: v for k, v in data.items() if k in Flow.__slots__})
 
     def save(self, openid: str, flow: Flow) -> None:
-        self.store.put(f"flow:{openid}", {k: getattr(flow, k) for k in Flow.__slots__}, 7 * 86400)
+        # what the resident said is kept only as long as it may fill a draft; a draft (or a filed report's key, for
+        # a repeated 确认) for a week
+        ttl = 7 * 86400 if flow.state != "idle" or flow.key else int(self.memory_s) + 60
+        self.store.put(f"flow:{openid}", {k: getattr(flow, k) for k in Flow.__slots__}, ttl)
 
     def active(self, openid: str) -> bool:
         return self.load(openid).state not in ("idle", "offered")
@@ -187,11 +192,11 @@ class ReportDesk:
         t = normalize_query(text)
         if flow.state == "offered":
             if flow.draft:  # the offer showed the whole report: a yes files it
-                return self._submit(openid, flow, ReportDraft.model_validate(flow.draft))
+                return self._submit(openid, flow, _draft(flow))
             flow.state = "idle"
             self.save(openid, flow)
             return self.start(openid, by_assistant=True)
-        draft = ReportDraft.model_validate(flow.draft or {})
+        draft = _draft(flow)
         if flow.state == "idle" and flow.key and CONFIRM.match(t):
             result = self.dispatch.submit(draft, flow.key, openid) if flow.draft else None
             return ALREADY.format(ticket=result.report["ticket"]) if result else CANCELLED
@@ -223,7 +228,7 @@ class ReportDesk:
             # a place sent to the grid worker is a place where something needs handling: a draft starts from it
             # and what the resident said just before; whatever is still missing is asked
             return self.start(openid, by_assistant=True)
-        draft = ReportDraft.model_validate(flow.draft or {})
+        draft = _draft(flow)
         if draft.location.text and not label:
             loc.text = draft.location.text
         elif draft.location.text and draft.location.text not in (label or ""):
@@ -238,7 +243,7 @@ class ReportDesk:
             flow.recent = [*self._recent(flow), {"t": time.time(), "kind": "image", "media_id": media_id}]
             self.save(openid, flow)
             return self.start(openid, by_assistant=True)  # a photo shows a problem: the draft starts with it
-        draft = ReportDraft.model_validate(flow.draft or {})
+        draft = _draft(flow)
         if media_id not in draft.photos and len(draft.photos) < 9:
             draft.photos.append(media_id)
         return f"已添加照片（共{len(draft.photos)}张）。\n" + self._next(openid, flow, draft)
@@ -311,6 +316,17 @@ class ReportDesk:
                     mask_phone(draft.contact or "-"))
         template = SUBMITTED if result.created else ALREADY
         return template.format(ticket=result.report["ticket"])
+
+
+def _draft(flow: Flow) -> ReportDraft:
+    """The flow's draft; one that no longer validates (an older schema, a limit) is dropped rather than failing
+    every later message of the chat."""
+    try:
+        return ReportDraft.model_validate(flow.draft or {})
+    except ValidationError as exc:
+        logger.warning("dropped a report draft that does not validate: %s", str(exc)[:200])
+        flow.draft = None
+        return ReportDraft()
 
 
 def _told(text: str) -> str:

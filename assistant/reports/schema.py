@@ -20,6 +20,7 @@ Category = Literal[
     "property", "public_health", "other",
 ]
 Urgency = Literal["routine", "urgent", "emergency"]
+DESCRIPTION_MAX = 1000
 URGENCY_ZH = {"routine": "一般", "urgent": "紧急", "emergency": "特急（危及安全）"}
 _PHONE = re.compile(r"(?<!\d)(1[3-9]\d)(\d{4})(\d{4})(?!\d)")
 
@@ -43,7 +44,7 @@ class Location(BaseModel):
 class ReportDraft(BaseModel):
     category: Category = "other"
     location: Location = Field(default_factory=Location)
-    description: str = Field(default="", max_length=1000)
+    description: str = Field(default="", max_length=DESCRIPTION_MAX)
     photos: list[str] = Field(default_factory=list, max_length=9, description="微信图片的 MediaId")
     occurred_at: str | None = Field(default=None, max_length=64, description="发生时间（居民的说法或 ISO 时间）")
     urgency: Urgency = "routine"

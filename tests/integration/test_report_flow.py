@@ -94,3 +94,28 @@ def test_the_chat_is_remembered_only_for_the_memory_window(tmp_path: Path) -> No
                       memory_s=0.0)
     desk.observe("o9", "楼底下井盖没得了好危险", _reading("report"))
     assert "发生了什么" in desk.handle_location("o9", 29.5, 106.5, "桂花园小区7栋")
+
+
+def test_a_long_message_cannot_lock_a_resident_out(desk: ReportDesk) -> None:
+    """Issue 26 #2: a draft grown past the description limit used to fail every later message of the chat."""
+    desk.start("o10", "我要反映")
+    long = "楼下垃圾堆起好几天了没人收臭得很" * 70  # ~1,100 characters
+    desk.handle_text("o10", long)
+    desk.handle_text("o10", long)
+    assert len(desk.load("o10").draft["description"]) <= 1000  # type: ignore[index]
+    assert "已取消" in desk.handle_text("o10", "取消")
+    broken = desk.load("o11")
+    broken.state, broken.draft = "drafting", {"description": "x" * 1200}  # a draft saved by an older version
+    desk.save("o11", broken)
+    assert "发生了什么" in desk.handle_text("o11", "这里") or "在哪里" in desk.handle_text("o11", "路灯坏了")
+
+
+def test_what_was_said_is_kept_only_for_the_memory_window(desk: ReportDesk, monkeypatch: pytest.MonkeyPatch) -> None:
+    kept: list[float | None] = []
+    put = desk.store.put
+    monkeypatch.setattr(desk.store, "put",
+                        lambda name, value, ttl_s=None: (kept.append(ttl_s), put(name, value, ttl_s)))
+    desk.observe("o12", "我的电话13812345678 楼下井盖没得了", _reading("report"))
+    assert kept[-1] is not None and kept[-1] <= desk.memory_s + 60  # personal words do not stay a week
+    desk.start("o12", by_assistant=True)
+    assert kept[-1] == 7 * 86400  # a draft does

@@ -261,6 +261,9 @@ class WeChatChannel:
         desk = self.reports
         if desk is None or not text:
             return self.ask(openid, text)
+        limit = self.answers.settings.max_question_chars
+        if len(text) > limit:  # bounded at the edge: a draft in progress never sees an oversized message
+            return TOO_LONG.format(limit=limit)
         if desk.wants_progress(text):
             return desk.progress(openid, text)
         rated = desk.rate(openid, text)
@@ -268,8 +271,6 @@ class WeChatChannel:
             return rated
         if desk.takes(openid, text):
             return desk.handle_text(openid, text)
-        if len(text) > self.answers.settings.max_question_chars:
-            return TOO_LONG.format(limit=self.answers.settings.max_question_chars)
         reading = desk.read(text)
         desk.observe(openid, text, reading)
         if desk.wants_report(text) or reading.intent in ("report", "emergency"):
