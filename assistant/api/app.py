@@ -27,6 +27,7 @@ from assistant.answering.pipeline import AUDIENCE, AnswerService
 from assistant.api.security import KeyRing, RateLimiter
 from assistant.domain import SearchFilters
 from assistant.errors import GridworkerError, InputError
+from assistant.reports.schema import DESCRIPTION_MAX, ReportDraft
 from assistant.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -77,14 +78,11 @@ class AskResponse(BaseModel):
     timings: dict[str, float] = Field(description="各阶段耗时（毫秒）")
 
 
-class ReportIn(BaseModel):
-    category: str = Field(default="other", description="city_appearance、street_order、illegal_construction …")
-    location: dict[str, Any] = Field(description="{text, latitude?, longitude?, label?, grid?}")
-    description: str = Field(min_length=1, max_length=1000)
-    photos: list[str] = Field(default_factory=list, max_length=9)
-    occurred_at: str | None = None
-    urgency: Literal["routine", "urgent", "emergency"] = "routine"
-    contact: str | None = Field(default=None, max_length=64)
+class ReportIn(ReportDraft):
+    """The intake: the domain's report schema itself (one set of rules: a bad category, a 300-character place or a
+    latitude of 999 is a 422 here, never a 500 later), with a description required and the resident's openid."""
+
+    description: str = Field(min_length=1, max_length=DESCRIPTION_MAX)
     openid: str | None = Field(default=None, max_length=64, description="上报居民的 openid（来自微信渠道）")
 
 
@@ -375,8 +373,6 @@ def create_app(
         actor: Annotated[str, Depends(service_token)],
         idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
     ) -> JSONResponse:
-        from assistant.reports.schema import ReportDraft
-
         if not idempotency_key:
             raise _Problem(400, "idempotency_key_required", "请在请求头 Idempotency-Key 中提供幂等键。")
         draft = ReportDraft.model_validate(body.model_dump(exclude={"openid"}))

@@ -108,3 +108,18 @@ def test_rate_limit_is_a_429_in_chinese(answers: AnswerService, kb_settings) -> 
         last = httpx.post(f"{url}/v1/ask", json={"question": "低保"})
     assert codes[:2] == [200, 200] and 429 in codes[2:]
     assert last.status_code == 429 and "太快" in json.loads(last.text)["message"] and last.headers["retry-after"]
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [{"category": "nuclear"}, {"location": {"text": "路" * 300}}, {"location": {"text": "解放路", "latitude": 999}},
+     {"occurred_at": "昨" * 100}, {"urgency": "whenever"}, {"description": ""}],
+)
+def test_a_bad_report_value_is_a_422_in_chinese_not_a_500(base_url: str, bad: dict[str, object]) -> None:
+    """Issue 26 #3: the intake is the domain's schema, so a bad value is refused at the edge."""
+    body = {"category": "noise", "location": {"text": "解放路12号"}, "description": "半夜施工"} | bad
+    r = httpx.post(f"{base_url}/v1/reports", json=body, headers=worker() | {"Idempotency-Key": f"k-{hash(str(bad))}"})
+    assert r.status_code == 422 and "请求格式不正确" in r.json()["message"], r.text
+    good = httpx.post(f"{base_url}/v1/reports", headers=worker() | {"Idempotency-Key": "k-good"},
+                      json={"category": "noise", "location": {"text": "解放路12号"}, "description": "半夜施工"})
+    assert good.status_code in (200, 201) and good.json()["ticket"].startswith("GW")
