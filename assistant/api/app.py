@@ -358,6 +358,10 @@ def create_app(
         except DispatchError as exc:
             codes = {400: "bad_request", 404: "not_found", 409: "conflict", 422: "invalid_report",
                      503: "unavailable"}
+            from assistant.dispatch.store import KeyReused
+
+            if isinstance(exc, KeyReused):
+                raise _Problem(409, "idempotency_key_reused", exc.user_message) from exc
             messages = {404: "工单不存在。", 409: f"工单状态不允许这个操作（{exc}）。",
                         422: f"上报信息不完整（{exc}）。", 400: f"请求不正确（{exc}）。"}
             message = messages.get(exc.status, exc.user_message)

@@ -69,6 +69,24 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
+class KeyReused(DispatchError):
+    user_message = "这个幂等键已用于另一份内容不同的工单，请为新工单使用新的 Idempotency-Key。"
+
+
+def _same_or_refuse(report: dict[str, Any], draft: ReportDraft, openid: str | None) -> dict[str, Any]:
+    """The report a key already stored, when this request is the same report (a retry); a different report under a
+    used key is refused, never silently answered with the first one."""
+    loc = draft.location
+    mine = {"category": draft.category, "urgency": draft.urgency, "description": draft.description,
+            "photos": list(draft.photos), "occurred_at": draft.occurred_at, "contact": draft.contact,
+            "openid": openid, "location": (loc.text, loc.latitude, loc.longitude, loc.label)}
+    theirs = {k: report[k] for k in mine if k != "location"} | {
+        "location": tuple(report["location"][k] for k in ("text", "latitude", "longitude", "label"))}
+    if mine != theirs:
+        raise KeyReused(f"idempotency key reused with a different report (ticket {report['ticket']})", 409)
+    return report
+
+
 def to_json(r: Report, events: bool = False) -> dict[str, Any]:
     out: dict[str, Any] = {
         "id": r.id, "ticket": r.ticket, "status": r.status, "status_zh": STATUS_ZH.get(r.status, r.status),
@@ -105,7 +123,7 @@ class DispatchStore:
             with self.sessions() as s:
                 existing = s.scalar(select(Report).where(Report.idempotency_key == idempotency_key))
                 if existing is not None:
-                    return Submitted(to_json(existing), False)
+                    return Submitted(_same_or_refuse(to_json(existing), draft, openid), False)
                 try:
                     report = self._insert(s, draft, idempotency_key, openid, actor)
                     s.commit()

@@ -123,3 +123,14 @@ def test_a_bad_report_value_is_a_422_in_chinese_not_a_500(base_url: str, bad: di
     good = httpx.post(f"{base_url}/v1/reports", headers=worker() | {"Idempotency-Key": "k-good"},
                       json={"category": "noise", "location": {"text": "解放路12号"}, "description": "半夜施工"})
     assert good.status_code in (200, 201) and good.json()["ticket"].startswith("GW")
+
+
+def test_a_reused_idempotency_key_with_another_report_is_refused(base_url: str) -> None:
+    """Issue 26 #4: same key + same body is the first result; same key + a different body is a 409 that says so."""
+    body = {"category": "noise", "location": {"text": "民权路8号"}, "description": "凌晨两点还在施工"}
+    headers = worker() | {"Idempotency-Key": "k-reused"}
+    first = httpx.post(f"{base_url}/v1/reports", json=body, headers=headers)
+    again = httpx.post(f"{base_url}/v1/reports", json=body, headers=headers)
+    assert first.status_code == 201 and again.status_code == 200 and again.json()["ticket"] == first.json()["ticket"]
+    other = httpx.post(f"{base_url}/v1/reports", json=body | {"description": "路灯坏了"}, headers=headers)
+    assert other.status_code == 409 and "幂等键" in other.json()["message"]
