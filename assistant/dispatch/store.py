@@ -195,7 +195,9 @@ class DispatchStore:
             elif note:
                 s.add(ReportEvent(report_id=r.id, at=now, kind="note", note=note, actor=actor))
             if rating is not None:
-                if not 1 <= rating <= 5 or r.status not in ("resolved", "closed"):
+                resolved = r.status == "resolved" or (r.status == "closed" and any(
+                    e.kind == "status" and e.to_status == "resolved" for e in r.events))
+                if not 1 <= rating <= 5 or not resolved:  # a report closed without being resolved is not rated
                     raise DispatchError("a rating is 1..5 and only for a resolved report", 409)
                 r.rating = rating
                 s.add(ReportEvent(report_id=r.id, at=now, kind="rating", note=str(rating), actor=actor))

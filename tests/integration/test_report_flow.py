@@ -10,6 +10,7 @@ from assistant.channels.wechat.store import SQLiteStore
 from assistant.dispatch.store import DispatchStore
 from assistant.reports.flow import ReportDesk
 from assistant.reports.intent import Reading
+from assistant.reports.schema import Location
 
 pytestmark = pytest.mark.integration
 
@@ -119,3 +120,19 @@ def test_what_was_said_is_kept_only_for_the_memory_window(desk: ReportDesk, monk
     assert kept[-1] is not None and kept[-1] <= desk.memory_s + 60  # personal words do not stay a week
     desk.start("o12", by_assistant=True)
     assert kept[-1] == 7 * 86400  # a draft does
+
+
+def test_a_report_closed_without_being_resolved_is_not_rated(desk: ReportDesk) -> None:
+    """Issue 26 #12: a rating was accepted on a report closed straight from submitted."""
+    from assistant.dispatch.store import DispatchError
+    from assistant.reports.schema import ReportDraft
+
+    draft = ReportDraft(category="noise", location=Location(text="解放路12号"), description="半夜施工")
+    closed = desk.dispatch.submit(draft, "k-closed", "o13", "center").report
+    desk.dispatch.update(closed["id"], "center", status="closed")
+    with pytest.raises(DispatchError):
+        desk.dispatch.update(closed["id"], "resident", rating=5)
+    done = desk.dispatch.submit(draft.model_copy(update={"description": "路灯坏了"}), "k-done", "o13", "center").report
+    for status in ("assigned", "resolved", "closed"):
+        desk.dispatch.update(done["id"], "center", status=status)
+    assert desk.dispatch.update(done["id"], "resident", rating=4)["rating"] == 4  # resolved, then closed: rated

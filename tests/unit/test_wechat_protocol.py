@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from assistant.channels.wechat.protocol import Protocol, ProtocolError, signature, signature_ok, split_utf8
@@ -31,7 +33,7 @@ def test_plain_signature_vectors() -> None:
 
 
 def test_url_verification_returns_echostr() -> None:
-    p = Protocol("AAAAA")
+    p = Protocol("AAAAA", timestamp_window_s=10**10)  # the protocol's vector is from 2024
     sig = "f464b24fc39322e44b38aa78f5edd27bd1441696"
     assert p.verify_url(sig, "1714036504", "1514711492", "4375120948345356249") == "4375120948345356249"
     with pytest.raises(ProtocolError) as err:
@@ -82,7 +84,13 @@ def test_fake_wechat_pushes_parse_in_every_mode(mode: str) -> None:
     ("body", "status"),
     [(b"<xml><a>", 400), (b"not xml at all", 400),
      (b'<?xml version="1.0"?><!DOCTYPE x [<!ENTITY e "boom">]><xml><MsgType>&e;</MsgType></xml>', 400),
-     (b"<xml><ToUserName>x</ToUserName></xml>", 400), (b"<xml>" + b"a" * 70000 + b"</xml>", 400)],
+     (b"<xml><ToUserName>x</ToUserName></xml>", 400), (b"<xml>" + b"a" * 70000 + b"</xml>", 400),
+     # issue 26 #12: a DTD after the first 2,048 bytes, and a body that is not UTF-8
+     (b"<!--" + b"a" * 3000 + b'--><!DOCTYPE xml SYSTEM "http://example.invalid/x.dtd"><xml><ToUserName>gh'
+      b"</ToUserName><FromUserName>o</FromUserName><MsgType>text</MsgType><Content>x</Content>"
+      b"<MsgId>1</MsgId></xml>", 400),
+     (b'<?xml version="1.0" encoding="ISO-8859-1"?><xml><ToUserName>gh</ToUserName><FromUserName>o\xe9'
+      b"</FromUserName><MsgType>text</MsgType><Content>x</Content><MsgId>1</MsgId></xml>", 400)],
 )
 def test_bad_bodies_are_400(body: bytes, status: int) -> None:
     fake = FakeWeChat("http://unused", "tok")
@@ -90,6 +98,16 @@ def test_bad_bodies_are_400(body: bytes, status: int) -> None:
     with pytest.raises(ProtocolError) as err:
         Protocol("tok").parse(query, body)
     assert err.value.status == status
+
+
+def test_a_stale_url_verification_is_refused() -> None:
+    """Issue 26 #12: echostr verification accepted a 30-day-old timestamp."""
+    p = Protocol("AAAAA")
+    with pytest.raises(ProtocolError) as err:
+        p.verify_url("f464b24fc39322e44b38aa78f5edd27bd1441696", "1714036504", "1514711492", "4375120948345356249")
+    assert err.value.status == 403
+    ts = str(int(time.time()))
+    assert p.verify_url(signature("AAAAA", ts, "77"), ts, "77", "echo") == "echo"
 
 
 def test_bad_signature_and_stale_timestamp_are_403() -> None:

@@ -91,7 +91,16 @@ class Protocol:
             raise ProtocolError(400, "missing query parameters")
         if not signature_ok((self.token, timestamp, nonce), sig):
             raise ProtocolError(403, "bad signature")
+        self._fresh(timestamp)  # a captured verification URL is not replayable after the window
         return echostr
+
+    def _fresh(self, timestamp: str, now: float | None = None) -> None:
+        try:
+            skew = abs((now or time.time()) - int(timestamp))
+        except ValueError as exc:
+            raise ProtocolError(400, "bad timestamp") from exc
+        if skew > self.window:
+            raise ProtocolError(403, f"timestamp {skew:.0f} s from now")
 
     # -- POST /wechat -------------------------------------------------------------------------------------------
     def parse(self, query: dict[str, str], body: bytes, now: float | None = None) -> Inbound:
@@ -100,15 +109,13 @@ class Protocol:
         timestamp, nonce = query.get("timestamp", ""), query.get("nonce", "")
         if not signature_ok((self.token, timestamp, nonce), query.get("signature")):
             raise ProtocolError(403, "bad signature")
-        try:
-            skew = abs((now or time.time()) - int(timestamp))
-        except ValueError as exc:
-            raise ProtocolError(400, "bad timestamp") from exc
-        if skew > self.window:
-            raise ProtocolError(403, f"timestamp {skew:.0f} s from now")
+        self._fresh(timestamp, now)
         outer = self._xml(body)
         mode: Mode = "plain"
-        xml_text = body.decode("utf-8", errors="strict") if isinstance(body, bytes) else str(body)
+        try:
+            xml_text = body.decode("utf-8", errors="strict") if isinstance(body, bytes) else str(body)
+        except UnicodeDecodeError as exc:
+            raise ProtocolError(400, "body is not UTF-8") from exc
         if query.get("encrypt_type", "raw").lower() == "aes":
             encrypt = outer.get("Encrypt")
             if not encrypt or not self.keys:
@@ -127,8 +134,8 @@ class Protocol:
         return Inbound(mode, message, fields, nonce, timestamp)
 
     def _xml(self, body: bytes) -> dict[str, str]:
-        head = body[:2048].upper()
-        if b"<!DOCTYPE" in head or b"<!ENTITY" in body.upper():
+        upper = body.upper()
+        if b"<!DOCTYPE" in upper or b"<!ENTITY" in upper:  # anywhere in the body, not only its head
             raise ProtocolError(400, "DTDs and entities are refused")
         try:
             doc = xmltodict.parse(body, disable_entities=True)
