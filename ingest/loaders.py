@@ -65,6 +65,9 @@ def load_taxonomy(path: Path) -> dict[str, str]:
     return {c["id"]: c["name_zh"] for c in json.loads(path.read_text(encoding="utf-8"))["categories"]}
 
 
+MAX_FILE_BYTES = 32 * 2**20  # the largest policy document of the shared corpus is under 1 MB
+
+
 def discover(root: Path) -> list[Path]:
     files = [
         p
@@ -185,7 +188,15 @@ def load(root: Path, taxonomy: dict[str, str]) -> Iterator[SourceDocument | Docu
     manifest = load_manifest(root)
     for path in discover(root):
         rel = path.relative_to(root).as_posix()
+        if not path.resolve().is_relative_to(root):  # a link out of the folder is not followed (nor indexed)
+            yield DocumentError("a link to a file outside the folder: not followed", file=rel)
+            continue
         try:
+            size = path.stat().st_size
+            if size > MAX_FILE_BYTES:
+                yield DocumentError(f"{size / 2**20:.0f} MB: larger than the {MAX_FILE_BYTES // 2**20} MB a policy "
+                                    "document may be (not read)", file=rel)
+                continue
             data = path.read_bytes()
             file_hash = hashlib.sha1(data).hexdigest()
             text = normalize_document(read_text(path, data))

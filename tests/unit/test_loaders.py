@@ -98,3 +98,23 @@ def test_list_manifest(tmp_path: Path) -> None:
                                            encoding="utf-8")
     (doc,) = list(loaders.load(tmp_path, {}))
     assert doc.title == "中华人民共和国法"  # type: ignore[union-attr]
+
+
+def test_a_link_out_of_the_folder_is_not_followed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 26 #5: a symlink to a file outside the ingested folder was indexed (as public); #7: no size limit."""
+
+    secret = tmp_path / "outside" / "secret.md"
+    secret.parent.mkdir()
+    secret.write_text("# 内部通知\n\n员工工资表。", encoding="utf-8")
+    root = tmp_path / "corpus"
+    (root / "c01").mkdir(parents=True)
+    (root / "c01" / "ok.md").write_text("# 第一条\n\n低保申请。", encoding="utf-8")
+    (root / "c01" / "inside.md").symlink_to(root / "c01" / "ok.md")  # a link inside the folder is fine
+    (root / "c01" / "leak.md").symlink_to(secret)
+    (root / "c01" / "huge.md").write_text("很长的文件。" * 10, encoding="utf-8")
+    monkeypatch.setattr(loaders, "MAX_FILE_BYTES", 20)
+    got = {(x.file or "") if isinstance(x, DocumentError) else x.file: x for x in loaders.load(root, {})}
+    assert isinstance(got["c01/leak.md"], DocumentError) and "outside" in got["c01/leak.md"].reason
+    assert isinstance(got["c01/huge.md"], DocumentError) and "MB" in got["c01/huge.md"].reason
+    assert not isinstance(got["c01/inside.md"], DocumentError) or "outside" not in got["c01/inside.md"].reason
+    assert all("工资" not in x.text for x in got.values() if not isinstance(x, DocumentError))
