@@ -8,8 +8,10 @@ Errors come back as {"error": code, "message": Chinese text for the user}.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import logging
+import secrets
 import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
@@ -260,27 +262,29 @@ def create_app(
     def ask(
         body: AskRequest,
         key: Annotated[str | None, Depends(presented_key)],
-        _: Annotated[str, Depends(limited)],
+        client: Annotated[str, Depends(limited)],
     ) -> dict[str, Any]:
         authorise(body.persona, key)
-        answer = state.answers().answer(body.question, body.persona, body.conversation_id, body.category)
+        shown, scoped = _conversation(state, body.conversation_id, key, client)
+        answer = state.answers().answer(body.question, body.persona, scoped, body.category)
         _count(state.metrics, answer.persona, answer.mode, answer.refused, answer.emergency, answer.removed_citations)
-        return answer.to_json()
+        return answer.to_json() | {"conversation_id": shown}
 
     @app.post("/v1/ask/stream", responses=responses, tags=["answers"],
               summary="流式回答（server-sent events：meta、delta、answer、error）")
     def ask_stream(
         body: AskRequest,
         key: Annotated[str | None, Depends(presented_key)],
-        _: Annotated[str, Depends(limited)],
+        client: Annotated[str, Depends(limited)],
     ) -> StreamingResponse:
         authorise(body.persona, key)
         service = state.answers()
         service.check_input(body.question, body.persona)  # bad input is a 422 before the stream starts
+        shown, scoped = _conversation(state, body.conversation_id, key, client)
 
         def events() -> Iterator[str]:
             try:
-                for event in service.stream(body.question, body.persona, body.conversation_id, body.category):
+                for event in service.stream(body.question, body.persona, scoped, body.category):
                     if event.kind == "answer":
                         answer = event.data["answer"]
                         _count(state.metrics, answer.persona, answer.mode, answer.refused,  # type: ignore[attr-defined]
@@ -288,6 +292,8 @@ def create_app(
                         data: dict[str, Any] = answer.to_json()  # type: ignore[attr-defined]
                     else:
                         data = dict(event.data)
+                    if "conversation_id" in data:
+                        data["conversation_id"] = shown
                     yield f"event: {event.kind}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
             except GridworkerError as exc:
                 logger.error("stream failed: %s", exc)
@@ -477,6 +483,15 @@ def client_id(request: Request, key: Annotated[str | None, Depends(presented_key
     forwarded = request.headers.get("x-forwarded-for") if state.settings.api.trust_forwarded else None
     host = forwarded.split(",")[0].strip() if forwarded else (request.client.host if request.client else "?")
     return "ip:" + host
+
+
+def _conversation(state: State, given: str | None, key: str | None, client: str) -> tuple[str, str]:
+    """The conversation id the caller sees, and the one the service keeps: scoped to the caller (the API key, or
+    the client address without one), so that naming someone else's id (or the WeChat channel's `wx:` ids) starts a
+    new conversation instead of reading theirs. A new conversation gets an unguessable id."""
+    shown = given or secrets.token_urlsafe(16)
+    owner = ("key:" + key) if key and state.keys.check(key) else client
+    return shown, f"api:{hashlib.sha256(owner.encode()).hexdigest()[:16]}:{shown}"
 
 
 def limited(request: Request, client: Annotated[str, Depends(client_id)]) -> str:

@@ -134,3 +134,20 @@ def test_a_reused_idempotency_key_with_another_report_is_refused(base_url: str) 
     assert first.status_code == 201 and again.status_code == 200 and again.json()["ticket"] == first.json()["ticket"]
     other = httpx.post(f"{base_url}/v1/reports", json=body | {"description": "路灯坏了"}, headers=headers)
     assert other.status_code == 409 and "幂等键" in other.json()["message"]
+
+
+def test_a_conversation_is_the_callers_own(base_url: str) -> None:
+    """Issue 26 #6: naming another caller's conversation id (or the WeChat channel's wx: ids) does not continue it."""
+    mine = httpx.post(f"{base_url}/v1/ask", json={"question": "低保怎么申请", "persona": "worker"},
+                      headers=worker(), timeout=30).json()
+    assert len(mine["conversation_id"]) >= 16  # issued by the server, unguessable
+    theirs = httpx.post(f"{base_url}/v1/ask", json={"question": "那要带什么材料",
+                                                     "conversation_id": mine["conversation_id"]}, timeout=30).json()
+    assert "低保" not in theirs["condensed"]  # another caller (no key) does not see the worker's question
+    again = httpx.post(f"{base_url}/v1/ask", json={"question": "那要带什么材料", "persona": "worker",
+                                                    "conversation_id": mine["conversation_id"]},
+                       headers=worker(), timeout=30).json()
+    assert "低保" in again["condensed"] and again["conversation_id"] == mine["conversation_id"]
+    wx = httpx.post(f"{base_url}/v1/ask", json={"question": "那要带什么材料", "conversation_id": "wx:o-someone"},
+                    timeout=30).json()
+    assert wx["conversation_id"] == "wx:o-someone" and "低保" not in wx["condensed"]
