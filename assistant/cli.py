@@ -9,7 +9,7 @@ import logging
 import os
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
@@ -249,9 +249,20 @@ def serve(
             raise typer.Exit(2)
         os.environ["GRIDWORKER_INDEX_DIR"] = str(settings.index_dir)  # the workers build their settings from env
         root = Path(__file__).resolve().parent.parent
-        uvicorn.run("serve:app", host=host, port=port, workers=workers, log_level="info", app_dir=str(root))
+        uvicorn.run("serve:app", host=host, port=port, workers=workers, log_level="info", app_dir=str(root),
+                    **_edge(settings))
         return
-    uvicorn.run(create_app(settings, extra_key_hashes=extra), host=host, port=port, log_level="info")
+    uvicorn.run(create_app(settings, extra_key_hashes=extra), host=host, port=port, log_level="info",
+                **_edge(settings))
+
+
+def _edge(settings: Settings) -> dict[str, Any]:
+    """uvicorn at the edge: X-Forwarded-For only from the configured proxies (uvicorn trusts 127.0.0.1 by default,
+    which let a loopback client rotate the header past the rate limit), and no access log of its own (it prints
+    query strings: WeChat's signatures, residents' words); the app logs method, path and status instead."""
+    api = settings.api
+    return {"proxy_headers": api.trust_forwarded, "forwarded_allow_ips": api.forwarded_allow_ips or "127.0.0.1",
+            "access_log": False}
 
 
 @app.command()

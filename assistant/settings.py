@@ -150,6 +150,7 @@ class ApiSettings(BaseModel):
     rate_per_minute: int = 30  # per client (API key or IP)
     rate_burst: int = 10
     trust_forwarded: bool = False  # take the client address from X-Forwarded-For (behind a reverse proxy)
+    forwarded_allow_ips: str = ""  # the proxies whose X-Forwarded-For is believed (unset: 127.0.0.1), when trusted
 
 
 class WeChatSettings(BaseModel):

@@ -16,9 +16,10 @@ from fastapi.responses import JSONResponse, StreamingResponse
 
 
 @contextmanager
-def serve(app: Any, host: str = "127.0.0.1") -> Iterator[str]:
-    """Run an ASGI app under a real uvicorn server on a free loopback port; yields its base URL."""
-    config = uvicorn.Config(app, host=host, port=0, log_level="warning", lifespan="on")
+def serve(app: Any, host: str = "127.0.0.1", **options: Any) -> Iterator[str]:
+    """Run an ASGI app under a real uvicorn server on a free loopback port; yields its base URL. `options` are
+    uvicorn's (e.g. what `gridworker serve` passes: `assistant.cli._edge`)."""
+    config = uvicorn.Config(app, host=host, port=0, log_level="warning", lifespan="on", **options)
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

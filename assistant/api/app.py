@@ -33,6 +33,7 @@ from assistant.reports.schema import DESCRIPTION_MAX, ReportDraft
 from assistant.settings import Settings
 
 logger = logging.getLogger(__name__)
+access = logging.getLogger("gridworker.access")
 STATIC = Path(__file__).resolve().parent / "static"
 
 
@@ -228,6 +229,9 @@ def create_app(
         name = getattr(route, "path", "unmatched")
         state.metrics.requests.labels(name, str(response.status_code)).inc()
         state.metrics.latency.labels(name).observe(time.perf_counter() - t)
+        # the access log, without the query string (WeChat's signatures, a resident's words in /v1/search?q=)
+        access.info("%s %s %s %.0f ms", request.method, request.url.path, response.status_code,
+                    (time.perf_counter() - t) * 1000)
         return response
 
     def authorise(persona: str, key: str | None) -> None:

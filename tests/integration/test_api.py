@@ -151,3 +151,16 @@ def test_a_conversation_is_the_callers_own(base_url: str) -> None:
     wx = httpx.post(f"{base_url}/v1/ask", json={"question": "那要带什么材料", "conversation_id": "wx:o-someone"},
                     timeout=30).json()
     assert wx["conversation_id"] == "wx:o-someone" and "低保" not in wx["condensed"]
+
+
+def test_a_rotated_forwarded_header_does_not_dodge_the_rate_limit(answers: AnswerService, kb_settings) -> None:  # type: ignore[no-untyped-def]
+    """Issue 26 #10: uvicorn believed X-Forwarded-For from 127.0.0.1, so a loopback client rotating it got a fresh
+    bucket each time. Served as `gridworker serve` serves (its uvicorn options), the header is not believed."""
+    from assistant.cli import _edge
+
+    settings = kb_settings.model_copy(deep=True)
+    settings.api.rate_per_minute, settings.api.rate_burst = 1, 2
+    with serve(create_app(settings, service=answers), **_edge(settings)) as url:
+        codes = [httpx.get(f"{url}/v1/search", params={"q": "低保"},
+                            headers={"X-Forwarded-For": f"10.0.0.{i}"}).status_code for i in range(5)]
+    assert 429 in codes, codes
