@@ -151,6 +151,7 @@ class ApiSettings(BaseModel):
     rate_burst: int = 10
     trust_forwarded: bool = False  # take the client address from X-Forwarded-For (behind a reverse proxy)
     forwarded_allow_ips: str = ""  # the proxies whose X-Forwarded-For is believed (unset: 127.0.0.1), when trusted
+    max_body_bytes: int = 256 * 1024  # larger request bodies are a 413
 
 
 class WeChatSettings(BaseModel):

@@ -203,6 +203,7 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.gw = state
+    app.add_middleware(BodyLimit, limit=settings.api.max_body_bytes)
 
     # -- errors ------------------------------------------------------------------------------------------------
     @app.exception_handler(InputError)
@@ -487,6 +488,58 @@ def client_id(request: Request, key: Annotated[str | None, Depends(presented_key
     forwarded = request.headers.get("x-forwarded-for") if state.settings.api.trust_forwarded else None
     host = forwarded.split(",")[0].strip() if forwarded else (request.client.host if request.client else "?")
     return "ip:" + host
+
+
+class BodyLimit:
+    """Request bodies larger than the limit are a 413 in Chinese, declared (Content-Length) or streamed (chunked):
+    nothing reads a 100 MB body whole. /wechat keeps its own, smaller limit."""
+
+    def __init__(self, app: Any, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope.get("headers") or []).get(b"content-length", b"")
+        if declared.isdigit() and int(declared) > self.limit:
+            await self._refuse(send)
+            return
+        if scope.get("method") not in ("POST", "PUT", "PATCH"):
+            await self.app(scope, receive, send)
+            return
+        # read the body up to the limit here (FastAPI turns any error while it reads into a 400), then hand it on
+        chunks, seen = [], 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                break
+            chunks.append(message.get("body", b""))
+            seen += len(chunks[-1])
+            if seen > self.limit:
+                await self._refuse(send)
+                return
+            if not message.get("more_body"):
+                break
+        replayed = False
+
+        async def replay() -> dict[str, Any]:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": b"".join(chunks), "more_body": False}
+            result: dict[str, Any] = await receive()  # afterwards: the client's disconnect, for streams
+            return result
+
+        await self.app(scope, replay, send)
+
+    async def _refuse(self, send: Any) -> None:
+        body = json.dumps({"error": "payload_too_large", "message": f"请求内容太大（上限 {self.limit // 1024} KB）。"},
+                          ensure_ascii=False).encode("utf-8")
+        await send({"type": "http.response.start", "status": 413,
+                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+        await send({"type": "http.response.body", "body": body})
 
 
 def _conversation(state: State, given: str | None, key: str | None, client: str) -> tuple[str, str]:

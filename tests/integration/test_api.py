@@ -164,3 +164,20 @@ def test_a_rotated_forwarded_header_does_not_dodge_the_rate_limit(answers: Answe
         codes = [httpx.get(f"{url}/v1/search", params={"q": "低保"},
                             headers={"X-Forwarded-For": f"10.0.0.{i}"}).status_code for i in range(5)]
     assert 429 in codes, codes
+
+
+def test_an_oversized_body_is_a_413_whether_declared_or_streamed(base_url: str) -> None:
+    """Issue 26 #7: a 100 MB JSON body to /v1/ask was read whole."""
+    big = b'{"question": "' + b"a" * (2 * 2**20) + b'"}'
+    r = httpx.post(f"{base_url}/v1/ask", content=big, headers={"Content-Type": "application/json"})
+    assert r.status_code == 413 and "太大" in r.json()["message"]
+
+    def chunks():  # type: ignore[no-untyped-def]
+        yield b'{"question": "'
+        for _ in range(64):
+            yield b"a" * 65536
+        yield b'"}'
+
+    streamed = httpx.post(f"{base_url}/v1/ask", content=chunks(), headers={"Content-Type": "application/json"})
+    assert streamed.status_code == 413
+    assert httpx.post(f"{base_url}/v1/ask", json={"question": "低保怎么申请"}, timeout=30).status_code == 200

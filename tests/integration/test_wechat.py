@@ -88,12 +88,15 @@ def test_url_verification(channel_factory) -> None:  # type: ignore[no-untyped-d
     from tests.wechat_fake import sha1_sorted
 
     settings, service, channel = channel_factory()
+    now = str(int(time.time()))
     with serve(create_app(settings, service=service, wechat=channel)) as url:
-        ok = httpx.get(f"{url}/wechat", params={"signature": sha1_sorted(TOKEN, "1", "2"), "timestamp": "1",
+        ok = httpx.get(f"{url}/wechat", params={"signature": sha1_sorted(TOKEN, now, "2"), "timestamp": now,
                                                  "nonce": "2", "echostr": "hello-echo"})
-        bad = httpx.get(f"{url}/wechat", params={"signature": "0" * 40, "timestamp": "1", "nonce": "2",
+        bad = httpx.get(f"{url}/wechat", params={"signature": "0" * 40, "timestamp": now, "nonce": "2",
                                                   "echostr": "x"})
-    assert ok.status_code == 200 and ok.text == "hello-echo" and bad.status_code == 403
+        stale = httpx.get(f"{url}/wechat", params={"signature": sha1_sorted(TOKEN, "1", "2"), "timestamp": "1",
+                                                    "nonce": "2", "echostr": "x"})  # a captured URL, replayed later
+    assert ok.status_code == 200 and ok.text == "hello-echo" and bad.status_code == 403 and stale.status_code == 403
 
 
 @pytest.mark.parametrize("mode", ["plain", "compat", "safe"])
