@@ -181,3 +181,11 @@ def test_an_oversized_body_is_a_413_whether_declared_or_streamed(base_url: str) 
     streamed = httpx.post(f"{base_url}/v1/ask", content=chunks(), headers={"Content-Type": "application/json"})
     assert streamed.status_code == 413
     assert httpx.post(f"{base_url}/v1/ask", json={"question": "低保怎么申请"}, timeout=30).status_code == 200
+
+
+def test_the_console_cannot_be_framed_and_runs_only_its_own_script(base_url: str) -> None:
+    """Issue 26 #12: no CSP or frame headers on /console."""
+    r = httpx.get(f"{base_url}/console")
+    csp = r.headers["content-security-policy"]
+    assert r.status_code == 200 and "frame-ancestors 'none'" in csp and "script-src 'sha256-" in csp
+    assert "unsafe-inline" not in csp.split("script-src")[1].split(";")[0] and r.headers["x-frame-options"] == "DENY"
