@@ -290,30 +290,43 @@ def eval_run(
         list[Path] | None, typer.Option(help="Folders to index (default: corpus/ and the shared corpus).")
     ] = None,
     stard: Annotated[bool, typer.Option(help="Also STARD dev retrieval and LeCoQA answer overlap.")] = True,
+    baseline: Annotated[
+        Path | None, typer.Option(help="Reference run shown beside each metric (default: eval/baseline).")
+    ] = None,
+    no_baseline: Annotated[bool, typer.Option("--no-baseline", help="Report without a reference run.")] = False,
 ) -> None:
     """Run the suite on a fresh index of the knowledge base and write the report."""
     import tempfile
+    import time
 
+    started = time.perf_counter()  # the report's wall time counts from here: indexes, models, suites, all of it
     from assistant import wiring
-    from eval.report import write
+    from eval.report import load_baseline, revision, write
     from eval.suite import SUITES, run
 
     suites = SUITES if suite == "all" else tuple(x.strip() for x in suite.split(","))
     if any(x not in SUITES for x in suites) or mode not in ("extractive", "llm"):
         console.print(f"--suite is one of {', '.join(SUITES)} or all; --mode extractive or llm")
         raise typer.Exit(2)
+    root = Path(__file__).resolve().parent.parent
+    reference = None if no_baseline else load_baseline(baseline or root / "eval" / "baseline")
+    if reference is None and baseline is not None and not no_baseline:
+        console.print(f"no results.json at --baseline {baseline}")
+        raise typer.Exit(2)
     base = get_settings()
     settings = base.model_copy(update={
         "index_dir": Path(tempfile.mkdtemp(prefix="gridworker-eval-")) / "index",
         "answer": base.answer.model_copy(update={"backend": mode}),
     })
-    folders = corpus or [Path(__file__).resolve().parent.parent / "corpus", settings.corpus_dir]
+    folders = corpus or [root / "corpus", settings.corpus_dir]
+    setup: dict[str, float] = {}
     comp = _build(settings)
     try:
         ingestor = wiring.build_ingestor(comp)
         for folder in folders:
             ingestor.run(folder)
         service = wiring.build_answers(comp)
+        setup["index"] = time.perf_counter() - started
         console.print(f"mode: {service.mode}; retrieval: {service.retriever.mode}; suites: {', '.join(suites)}")
         stard_service, stard_comp = None, None
         stard_laws = settings.eval_dir / "stard" / "laws"
@@ -324,9 +337,11 @@ def eval_run(
                 "index_dir": settings.index_dir.parent / "stard-index",
                 "embedding": settings.embedding.model_copy(update={"model": None}),
             })
+            t = time.perf_counter()
             stard_comp = _build(stard_settings)
             wiring.build_ingestor(stard_comp).run(stard_laws)
             stard_service = wiring.build_answers(stard_comp)
+            setup["stard_index"] = time.perf_counter() - t
         results = run(service, suites, stard_service, settings.eval_dir)
         if stard_comp is not None:
             stard_comp.close()
@@ -334,10 +349,15 @@ def eval_run(
         _fail(exc)
     finally:
         comp.close()
-    write(results, out)
+    results["commit"] = revision(root)
+    # the time it takes to write the files themselves (milliseconds) is the only part left out
+    results["timing"] |= {"setup": setup, "wall_s": time.perf_counter() - started}
+    write(results, out, reference)
     for name, value in results["headline"].items():
         sys.stdout.write(f"{name:36s} {value:8.3f}\n")
-    console.print(f"{results['seconds']:.1f} s; report: {out / 'report.html'}")
+    timing = results["timing"]
+    console.print(f"{timing['wall_s']:.1f} s in all (indexes and models {sum(setup.values()):.1f} s, suites "
+                  f"{timing['suites_s']:.1f} s); report: {out / 'report.html'}")
 
 
 @eval_app.command("compare")

@@ -9,7 +9,7 @@ import json
 import pytest
 
 from assistant.answering.pipeline import AnswerService
-from eval.report import TOLERANCE, compare, page, summary
+from eval.report import TOLERANCE, compare, page, summary, unlabelled
 from eval.suite import HEADLINES, run
 from tests.conftest import ROOT
 
@@ -23,9 +23,10 @@ def test_no_headline_metric_falls_below_the_baseline(answers: AnswerService) -> 
     table, drops = compare(baseline, results, TOLERANCE)
     assert drops == [], table
     assert results["answers"]["worker_leakage"] == 0 and results["emergency"]["recall"] == 1.0
-    html = page(results)
-    assert html.startswith("<!doctype html>") and "<svg" in html and "failures" in html
-    assert "| metric | value |" in summary(results)
+    assert unlabelled(results) == []  # every metric a real run writes has its Chinese label and explanation
+    html = page(results, baseline)
+    assert html.startswith("<!doctype html>") and "<svg" in html and "未通过" in html and "▼ 显著下降" not in html
+    assert "| 指标 | 本次 | 基线 | 差值 | 判定 | 说明 |" in summary(results, baseline)
 
 
 def test_compare_flags_a_real_drop() -> None:
