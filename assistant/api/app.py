@@ -8,30 +8,30 @@ Errors come back as {"error": code, "message": Chinese text for the user}.
 from __future__ import annotations
 
 import asyncio
-import base64
 import hashlib
 import json
 import logging
-import re
 import secrets
 import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from fastapi import Depends, FastAPI, Header, Query, Request
+from fastapi import Depends, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, RedirectResponse, StreamingResponse
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+from fastapi.staticfiles import StaticFiles
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, Field
 
 from assistant.answering.pipeline import AUDIENCE, AnswerService
-from assistant.api.security import KeyRing, RateLimiter
-from assistant.domain import SearchFilters
+from assistant.api import docs_routes, library_routes, notebook_routes, reports_routes, turns
+from assistant.api.deps import Problem, RateLimited, Unauthorized, limited, owner_of, presented_key
+from assistant.api.security import page_headers
+from assistant.api.state import Metrics, State
+from assistant.domain import Answer, SearchFilters
 from assistant.errors import GridworkerError, InputError
-from assistant.reports.schema import DESCRIPTION_MAX, ReportDraft
 from assistant.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -58,9 +58,16 @@ class CitationOut(BaseModel):
     title: str
     article: str
     text: str = Field(description="被引用条文（或工作指引段落）的全文")
-    source: str = Field(description="语料中的文件路径")
+    source: str = Field(description="语料中的文件路径（供运维排查；控制台不显示）")
     category: str
     audience: str
+    point_id: str | None = Field(default=None, description="条文在知识库中的编号")
+    doc_id: str | None = Field(default=None, description="文件编号（GET /v1/documents/{doc_id} 可读全文）")
+    doc_title: str | None = Field(default=None, description="文件标题")
+    level: str | None = Field(default=None, description="效力层级 id，如 national-law")
+    level_zh: str | None = Field(default=None, description="效力层级：法律、行政法规、地方性法规、司法解释、工作指引……")
+    effective_date: str | None = Field(default=None, description="施行日期（工作指引为更新日期）")
+    category_name: str | None = None
 
 
 class AskResponse(BaseModel):
@@ -81,77 +88,12 @@ class AskResponse(BaseModel):
     removed_citations: int = Field(description="被校验器删除的、没有检索依据的引用数")
     retrieval_mode: str
     timings: dict[str, float] = Field(description="各阶段耗时（毫秒）")
-
-
-class ReportIn(ReportDraft):
-    """The intake: the domain's report schema itself (one set of rules: a bad category, a 300-character place or a
-    latitude of 999 is a 422 here, never a 500 later), with a description required and the resident's openid."""
-
-    description: str = Field(min_length=1, max_length=DESCRIPTION_MAX)
-    openid: str | None = Field(default=None, max_length=64, description="上报居民的 openid（来自微信渠道）")
-
-
-class ReportPatch(BaseModel):
-    status: Literal["assigned", "in_progress", "resolved", "closed", "reopened"] | None = None
-    note: str | None = Field(default=None, max_length=1000)
-    rating: int | None = Field(default=None, ge=1, le=5)
+    turn_id: int | None = Field(default=None, description="网格员（带 API key）的这条答复在对话记录中的编号，用于反馈")
 
 
 class ErrorOut(BaseModel):
     error: str
     message: str
-
-
-@dataclass(slots=True)
-class Metrics:
-    registry: CollectorRegistry
-    requests: Counter
-    latency: Histogram
-    answers: Counter
-    removed: Counter
-
-    @classmethod
-    def create(cls) -> Metrics:
-        reg = CollectorRegistry()
-        return cls(
-            reg,
-            Counter("gridworker_http_requests", "HTTP requests", ["route", "status"], registry=reg),
-            Histogram("gridworker_http_request_seconds", "HTTP request latency", ["route"], registry=reg,
-                      buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.5, 1, 2, 4.5, 10, 30)),
-            Counter("gridworker_answers", "Answers given", ["persona", "mode", "refused", "emergency"], registry=reg),
-            Counter("gridworker_citations_removed", "Citations removed by the verifier", registry=reg),
-        )
-
-
-class State:
-    """What the routes share; the answer service is built at start-up (or handed in by tests)."""
-
-    def __init__(self, settings: Settings, service: AnswerService | None, extra_keys: list[str]) -> None:
-        self.settings = settings
-        self.service = service
-        self.keys = KeyRing(settings.api.key_hashes + extra_keys)
-        self.limiter = RateLimiter(settings.api.rate_per_minute, settings.api.rate_burst)
-        self.metrics = Metrics.create()
-        self.categories = _categories(settings.taxonomy)
-        self.components: Any = None
-        self.wechat: Any = None  # WeChatChannel, when GRIDWORKER_WECHAT__TOKEN is set
-        self.protocol: Any = None
-        self.dispatch: Any = None  # DispatchStore
-        self.outbox: Any = None
-        self.service_tokens = KeyRing(settings.dispatch.token_hashes or (settings.api.key_hashes + extra_keys))
-
-    def answers(self) -> AnswerService:
-        if self.service is None:
-            raise GridworkerError("the answer service is not ready")
-        return self.service
-
-
-def _categories(path: Path) -> list[dict[str, str]]:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-        return [{"id": c["id"], "name": c["name_zh"]} for c in data["categories"]]
-    except (OSError, ValueError, KeyError):
-        return []
 
 
 def create_app(
@@ -179,6 +121,10 @@ def create_app(
 
         if state.dispatch is None:
             state.dispatch = wiring.build_dispatch(settings)
+        if getattr(state.dispatch, "engine", None) is not None:
+            from assistant.dispatch.notebook import Notebook
+
+            state.notebook = Notebook(state.dispatch.engine)
         if state.wechat is None and settings.wechat.token is not None:
             state.wechat = wiring.build_wechat(settings, state.service, dispatch=state.dispatch)
         if state.wechat is not None:
@@ -203,6 +149,8 @@ def create_app(
             "网格员身份与控制台需要 API key：`Authorization: Bearer <key>`。"
         ),
         lifespan=lifespan,
+        docs_url=None,  # /docs and /redoc are served offline by docs_routes
+        redoc_url=None,
     )
     app.state.gw = state
     app.add_middleware(BodyLimit, limit=settings.api.max_body_bytes)
@@ -235,20 +183,22 @@ def create_app(
         # the access log, without the query string (WeChat's signatures, a resident's words in /v1/search?q=)
         access.info("%s %s %s %.0f ms", request.method, request.url.path, response.status_code,
                     (time.perf_counter() - t) * 1000)
+        if request.url.path.startswith("/static/"):
+            response.headers["X-Content-Type-Options"] = "nosniff"
         return response
 
     def authorise(persona: str, key: str | None) -> None:
         if persona == "worker" and not state.keys.check(key):
-            raise _Unauthorized(bool(key))
+            raise Unauthorized(bool(key))
 
-    @app.exception_handler(_RateLimited)
-    async def _rate(request: Request, exc: _RateLimited) -> JSONResponse:
+    @app.exception_handler(RateLimited)
+    async def _rate(request: Request, exc: RateLimited) -> JSONResponse:
         message = state.answers().prompts.error("rate_limited") if state.service else "请求过于频繁。"
         return JSONResponse({"error": "rate_limited", "message": message}, status_code=429,
                             headers={"Retry-After": str(max(1, round(exc.wait)))})
 
-    @app.exception_handler(_Unauthorized)
-    async def _unauth(request: Request, exc: _Unauthorized) -> JSONResponse:
+    @app.exception_handler(Unauthorized)
+    async def _unauth(request: Request, exc: Unauthorized) -> JSONResponse:
         prompts = state.answers().prompts
         if exc.presented:
             return JSONResponse({"error": "invalid_key", "message": prompts.error("unauthorized")}, status_code=401,
@@ -273,9 +223,11 @@ def create_app(
     ) -> dict[str, Any]:
         authorise(body.persona, key)
         shown, scoped = _conversation(state, body.conversation_id, key, client)
+        owner = _owner(state, key)
+        turns.resume(state, owner, shown, scoped)
         answer = state.answers().answer(body.question, body.persona, scoped, body.category)
         _count(state.metrics, answer.persona, answer.mode, answer.refused, answer.emergency, answer.removed_citations)
-        return answer.to_json() | {"conversation_id": shown}
+        return turns.record(state, owner, turns.answer_json(state, answer, shown))
 
     @app.post("/v1/ask/stream", responses=responses, tags=["answers"],
               summary="流式回答（server-sent events：meta、delta、answer、error）")
@@ -288,15 +240,17 @@ def create_app(
         service = state.answers()
         service.check_input(body.question, body.persona)  # bad input is a 422 before the stream starts
         shown, scoped = _conversation(state, body.conversation_id, key, client)
+        owner = _owner(state, key)
+        turns.resume(state, owner, shown, scoped)
 
         def events() -> Iterator[str]:
             try:
                 for event in service.stream(body.question, body.persona, scoped, body.category):
                     if event.kind == "answer":
-                        answer = event.data["answer"]
-                        _count(state.metrics, answer.persona, answer.mode, answer.refused,  # type: ignore[attr-defined]
-                               answer.emergency, answer.removed_citations)  # type: ignore[attr-defined]
-                        data: dict[str, Any] = answer.to_json()  # type: ignore[attr-defined]
+                        answer: Answer = event.data["answer"]  # type: ignore[assignment]
+                        _count(state.metrics, answer.persona, answer.mode, answer.refused, answer.emergency,
+                               answer.removed_citations)
+                        data: dict[str, Any] = turns.record(state, owner, turns.answer_json(state, answer, shown))
                     else:
                         data = dict(event.data)
                     if "conversation_id" in data:
@@ -333,7 +287,7 @@ def create_app(
     @app.get("/v1/whoami", tags=["auth"], summary="检查 API key 是否有效（控制台登录用）")
     def whoami(key: Annotated[str | None, Depends(presented_key)]) -> dict[str, Any]:
         if not state.keys.check(key):
-            raise _Unauthorized(bool(key))
+            raise Unauthorized(bool(key))
         return {"role": "worker"}
 
     @app.get("/healthz", tags=["ops"], summary="进程存活")
@@ -362,58 +316,14 @@ def create_app(
     def metrics() -> PlainTextResponse:
         return PlainTextResponse(generate_latest(state.metrics.registry).decode(), media_type=CONTENT_TYPE_LATEST)
 
-    # -- dispatch API (the command center's intake) ---------------------------------------------------------------
-    def dispatch_call(fn: Any, *args: Any, **kwargs: Any) -> Any:
-        from assistant.dispatch.store import DispatchError
-
-        try:
-            return fn(*args, **kwargs)
-        except DispatchError as exc:
-            codes = {400: "bad_request", 404: "not_found", 409: "conflict", 422: "invalid_report",
-                     503: "unavailable"}
-            from assistant.dispatch.store import KeyReused
-
-            if isinstance(exc, KeyReused):
-                raise _Problem(409, "idempotency_key_reused", exc.user_message) from exc
-            messages = {404: "工单不存在。", 409: f"工单状态不允许这个操作（{exc}）。",
-                        422: f"上报信息不完整（{exc}）。", 400: f"请求不正确（{exc}）。"}
-            message = messages.get(exc.status, exc.user_message)
-            raise _Problem(exc.status, codes.get(exc.status, "error"), message) from exc
-
-    @app.exception_handler(_Problem)
-    async def _problem(request: Request, exc: _Problem) -> JSONResponse:
+    @app.exception_handler(Problem)
+    async def _problem(request: Request, exc: Problem) -> JSONResponse:
         return JSONResponse({"error": exc.code, "message": exc.message}, status_code=exc.status)
 
-    @app.post("/v1/reports", tags=["dispatch"], status_code=201, summary="提交工单（幂等：Idempotency-Key）")
-    def create_report(
-        body: ReportIn,
-        actor: Annotated[str, Depends(service_token)],
-        idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
-    ) -> JSONResponse:
-        if not idempotency_key:
-            raise _Problem(400, "idempotency_key_required", "请在请求头 Idempotency-Key 中提供幂等键。")
-        draft = ReportDraft.model_validate(body.model_dump(exclude={"openid"}))
-        result = dispatch_call(state.dispatch.submit, draft, idempotency_key, body.openid, actor)
-        return JSONResponse(result.report, status_code=201 if result.created else 200)
-
-    @app.get("/v1/reports/{ref}", tags=["dispatch"], summary="工单详情（含事件记录）")
-    def get_report(ref: str, actor: Annotated[str, Depends(service_token)]) -> dict[str, Any]:
-        report = state.dispatch.get(ref)
-        if report is None:
-            raise _Problem(404, "not_found", "工单不存在。")
-        return dict(report)
-
-    @app.get("/v1/reports", tags=["dispatch"], summary="工单列表（按状态、网格、类别筛选）")
-    def list_reports(
-        actor: Annotated[str, Depends(service_token)],
-        status: str | None = None, grid: str | None = None, category: str | None = None,
-        limit: Annotated[int, Query(ge=1, le=200)] = 50, offset: Annotated[int, Query(ge=0)] = 0,
-    ) -> list[dict[str, Any]]:
-        return list(state.dispatch.listing(status, grid, category, None, limit, offset))
-
-    @app.patch("/v1/reports/{ref}", tags=["dispatch"], summary="更新工单状态 / 备注 / 评分")
-    def update_report(ref: str, body: ReportPatch, actor: Annotated[str, Depends(service_token)]) -> dict[str, Any]:
-        return dict(dispatch_call(state.dispatch.update, ref, actor, body.status, body.note, body.rating))
+    for router in (reports_routes.router, library_routes.router, notebook_routes.router):
+        app.include_router(router, responses={401: responses[401], 404: {"model": ErrorOut}})
+    docs_routes.install(app)
+    app.mount("/static/console", StaticFiles(directory=STATIC / "console"), name="console")
 
     # -- WeChat ------------------------------------------------------------------------------------------------
     @app.get("/wechat", tags=["wechat"], summary="微信公众号服务器地址验证", response_class=PlainTextResponse)
@@ -461,50 +371,13 @@ def create_app(
         return RedirectResponse("/console")
 
     page = (STATIC / "console.html").read_text(encoding="utf-8")
-    console_headers = _console_headers(page)
+    console_headers = page_headers(page)
 
     @app.get("/console", include_in_schema=False, response_class=HTMLResponse)
     def console() -> HTMLResponse:
         return HTMLResponse(page, headers=console_headers)
 
     return app
-
-
-def _state(request: Request) -> State:
-    state: State = request.app.state.gw
-    return state
-
-
-def presented_key(
-    authorization: Annotated[str | None, Header()] = None,
-    x_api_key: Annotated[str | None, Header()] = None,
-) -> str | None:
-    """The API key of a request: `Authorization: Bearer <key>` or `X-API-Key: <key>`."""
-    if authorization and authorization.lower().startswith("bearer "):
-        return authorization[7:].strip()
-    return x_api_key
-
-
-def client_id(request: Request, key: Annotated[str | None, Depends(presented_key)]) -> str:
-    """Who the rate limit counts against: the API key when it is valid, the client address otherwise."""
-    state = _state(request)
-    if key and state.keys.check(key):
-        return "key:" + key[-8:]
-    forwarded = request.headers.get("x-forwarded-for") if state.settings.api.trust_forwarded else None
-    host = forwarded.split(",")[0].strip() if forwarded else (request.client.host if request.client else "?")
-    return "ip:" + host
-
-
-def _console_headers(page: str) -> dict[str, str]:
-    """The console may not be framed (clickjacking) and runs only its own script (its hash) against this server."""
-    scripts = re.findall(r"<script>(.*?)</script>", page, flags=re.S)
-    hashes = " ".join(f"'sha256-{base64.b64encode(hashlib.sha256(x.encode()).digest()).decode()}'" for x in scripts)
-    return {
-        "Content-Security-Policy": f"default-src 'self'; script-src {hashes}; style-src 'self' 'unsafe-inline'; "
-                                   "connect-src 'self'; img-src 'self' data:; frame-ancestors 'none'; "
-                                   "base-uri 'none'; form-action 'self'",
-        "X-Frame-Options": "DENY", "X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer",
-    }
 
 
 class BodyLimit:
@@ -568,33 +441,9 @@ def _conversation(state: State, given: str | None, key: str | None, client: str)
     return shown, f"api:{hashlib.sha256(owner.encode()).hexdigest()[:16]}:{shown}"
 
 
-def limited(request: Request, client: Annotated[str, Depends(client_id)]) -> str:
-    allowed, wait = _state(request).limiter.allow(client)
-    if not allowed:
-        raise _RateLimited(wait)
-    return client
-
-
-def service_token(request: Request, key: Annotated[str | None, Depends(presented_key)]) -> str:
-    """The command center's service token (dispatch API); the actor name recorded in the event log."""
-    if not _state(request).service_tokens.check(key):
-        raise _Unauthorized(bool(key))
-    return "center:" + (key or "")[-6:]
-
-
-class _RateLimited(Exception):
-    def __init__(self, wait: float) -> None:
-        self.wait = wait
-
-
-class _Problem(Exception):
-    def __init__(self, status: int, code: str, message: str) -> None:
-        self.status, self.code, self.message = status, code, message
-
-
-class _Unauthorized(Exception):
-    def __init__(self, presented: bool) -> None:
-        self.presented = presented
+def _owner(state: State, key: str | None) -> str | None:
+    """Whose notebook a request writes to: a worker's (a valid key), or no one's."""
+    return owner_of(key) if key and state.keys.check(key) else None
 
 
 def _count(metrics: Metrics, persona: str, mode: str, refused: bool, emergency: bool, removed: int) -> None:

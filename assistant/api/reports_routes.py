@@ -1,0 +1,89 @@
+"""The dispatch API (the command center's intake and the console's reports board), authenticated by a service
+token. Store errors become Chinese messages here; a refused status change names the statuses it may move to."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Header, Query
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+
+from assistant.api.deps import Problem, StateDep, service_token
+from assistant.dispatch.store import STATUS_ZH, TRANSITIONS, DispatchError, KeyReused
+from assistant.reports.schema import DESCRIPTION_MAX, ReportDraft
+
+router = APIRouter(tags=["dispatch"])
+Actor = Annotated[str, Depends(service_token)]
+CODES = {400: "bad_request", 404: "not_found", 409: "conflict", 422: "invalid_report", 503: "unavailable"}
+
+
+class ReportIn(ReportDraft):
+    """The intake: the domain's report schema itself (one set of rules: a bad category, a 300-character place or a
+    latitude of 999 is a 422 here, never a 500 later), with a description required and the resident's openid."""
+
+    description: str = Field(min_length=1, max_length=DESCRIPTION_MAX)
+    openid: str | None = Field(default=None, max_length=64, description="上报居民的 openid（来自微信渠道）")
+
+
+class ReportPatch(BaseModel):
+    status: Literal["assigned", "in_progress", "resolved", "closed", "reopened"] | None = None
+    note: str | None = Field(default=None, max_length=1000)
+    rating: int | None = Field(default=None, ge=1, le=5)
+
+
+def _call(fn: Any, *args: Any, **kwargs: Any) -> Any:
+    try:
+        return fn(*args, **kwargs)
+    except KeyReused as exc:
+        raise Problem(409, "idempotency_key_reused", exc.user_message) from exc
+    except DispatchError as exc:
+        messages = {404: "工单不存在。", 409: f"工单状态不允许这个操作（{exc}）。",
+                    422: f"上报信息不完整（{exc}）。", 400: f"请求不正确（{exc}）。"}
+        raise Problem(exc.status, CODES.get(exc.status, "error"), messages.get(exc.status, exc.user_message)) from exc
+
+
+def _refused_move(current: str, wanted: str) -> str:
+    allowed = "、".join(STATUS_ZH[s] for s in sorted(TRANSITIONS.get(current, ())))
+    return (f"工单当前为「{STATUS_ZH.get(current, current)}」，不能改为「{STATUS_ZH.get(wanted, wanted)}」"
+            + (f"；可以改为：{allowed}。" if allowed else "。"))
+
+
+@router.post("/v1/reports", status_code=201, summary="提交工单（幂等：Idempotency-Key）")
+def create_report(
+    body: ReportIn, actor: Actor, state: StateDep,
+    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
+) -> JSONResponse:
+    if not idempotency_key:
+        raise Problem(400, "idempotency_key_required", "请在请求头 Idempotency-Key 中提供幂等键。")
+    draft = ReportDraft.model_validate(body.model_dump(exclude={"openid"}))
+    result = _call(state.dispatch.submit, draft, idempotency_key, body.openid, actor)
+    return JSONResponse(result.report, status_code=201 if result.created else 200)
+
+
+@router.get("/v1/reports/{ref}", summary="工单详情（含事件记录）")
+def get_report(ref: str, actor: Actor, state: StateDep) -> dict[str, Any]:
+    report = state.dispatch.get(ref)
+    if report is None:
+        raise Problem(404, "not_found", "工单不存在。")
+    return dict(report)
+
+
+@router.get("/v1/reports", summary="工单列表（按状态、网格、类别筛选）")
+def list_reports(
+    actor: Actor, state: StateDep,
+    status: str | None = None, grid: str | None = None, category: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50, offset: Annotated[int, Query(ge=0)] = 0,
+) -> list[dict[str, Any]]:
+    return list(state.dispatch.listing(status, grid, category, None, limit, offset))
+
+
+@router.patch("/v1/reports/{ref}", summary="更新工单状态 / 备注 / 评分")
+def update_report(ref: str, body: ReportPatch, actor: Actor, state: StateDep) -> dict[str, Any]:
+    try:
+        return dict(_call(state.dispatch.update, ref, actor, body.status, body.note, body.rating))
+    except Problem as problem:
+        current = state.dispatch.get(ref, events=False) if problem.status == 409 and body.status else None
+        if current is None or body.status in TRANSITIONS.get(current["status"], ()):
+            raise
+        raise Problem(409, "conflict", _refused_move(current["status"], body.status or "")) from problem
