@@ -4,6 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 INDEX ?= ./data/index
 STAMP := $(VENV)/.installed
+BASE := $(VENV)/.base
 # llama.cpp (the [llm-test] extra) is built from source: a portable build, not one for the build host's CPU (a
 # native build picks up AMX on hosts whose CPU reports it and crashes where the VM does not grant it; pip caches
 # the wheel, so a native wheel would travel to the next machine).
@@ -16,7 +17,16 @@ $(STAMP): pyproject.toml
 	test -d $(VENV) || $(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(BIN)/pip install -q -e '.[dense,dense-test,dense-cpu,bench,dev,llm-test,e2e]'
-	touch $(STAMP)
+	touch $(BASE) $(STAMP)
+
+# What the embedded default needs and nothing else (no torch, no llama.cpp build, no test tools): `make demo`'s
+# install, with pip's progress shown. `make test` and the benches install the rest on top.
+$(BASE): pyproject.toml
+	@command -v $(PY) >/dev/null || { echo "need $(PY)"; exit 1; }
+	@echo "== [1/4] installing gridworker and the embedded default's dependencies into $(VENV)"
+	test -d $(VENV) || $(PY) -m venv $(VENV)
+	$(BIN)/pip install --progress-bar on -e .
+	touch $(BASE)
 
 venv: $(STAMP)
 
@@ -25,14 +35,18 @@ venv: $(STAMP)
 CORPUS ?= ../shared/corpus
 HOST ?= 127.0.0.1
 PORT ?= 8000
-demo: $(STAMP)
+demo: $(BASE)
+	@echo "== [2/4] ingesting the project's guides (corpus/) into $(INDEX)"
 	$(BIN)/gridworker ingest corpus --index $(INDEX)
+	@echo "== [3/4] ingesting the shared policy corpus ($(CORPUS))"
 	@if [ -d "$(CORPUS)" ]; then $(BIN)/gridworker ingest $(CORPUS) --index $(INDEX); \
 	else echo "($(CORPUS) not found: only the project's guides are in the index)"; fi
 	$(BIN)/gridworker stats --index $(INDEX)
+	@echo "== [4/4] first answers (resident, then grid worker)"
 	$(BIN)/gridworker ask "低保怎么申请" --persona resident --index $(INDEX)
 	$(BIN)/gridworker ask "低保怎么申请" --persona worker --index $(INDEX)
-	@echo "Starting the API and console on http://$(HOST):$(PORT)/console (the console key is printed below)"
+	@echo "Starting the API and console on http://$(HOST):$(PORT)/console (the console key is printed below;"
+	@echo "another port: make demo PORT=8080). In another terminal: .venv/bin/gridworker search 垃圾分类"
 	$(BIN)/gridworker serve --host $(HOST) --port $(PORT) --index $(INDEX)
 
 test: $(STAMP)

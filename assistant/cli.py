@@ -115,7 +115,8 @@ def search(
         raise typer.Exit(2)
     lines = [query] if query is not None else _read_queries(queries)  # type: ignore[arg-type]
     filters = SearchFilters(tuple(category or ()), tuple(level or ()), tuple(audience or ()))
-    comp = _build(_settings(index), create=False)
+    comp = _build(_settings(index), create=False, snapshot=True)
+    _say_snapshot(comp)
     retriever = comp.retriever()
     try:
         for line in lines:
@@ -127,6 +128,12 @@ def search(
                 _print_result(result)
     finally:
         comp.close()
+
+
+def _say_snapshot(comp: Components) -> None:
+    held = getattr(comp.index, "snapshot_of", None)
+    if held is not None:
+        console.print(f"[dim]知识库正由{held.describe()}提供：本命令读取它的一份只读快照[/dim]")
 
 
 def _read_queries(path: Path) -> list[str]:
@@ -170,7 +177,8 @@ def ask(
     from assistant import wiring
 
     lines = [question] if question is not None else _read_queries(queries)  # type: ignore[arg-type]
-    comp = _build(_settings(index), create=False)
+    comp = _build(_settings(index), create=False, snapshot=True)
+    _say_snapshot(comp)
     try:
         service = wiring.build_answers(comp)
         if not as_json:
@@ -222,11 +230,19 @@ def serve(
 ) -> None:
     """Run the HTTP API and the worker console under uvicorn."""
     import uvicorn
+    from pydantic import SecretStr
 
     from assistant.api.app import create_app
     from assistant.api.security import hash_key, new_key
+    from assistant.index import holder
 
     settings = _settings(index)
+    try:
+        from assistant import wiring
+
+        wiring.build(settings, create=False).close()  # fail here, in Chinese: no index, or another process holds it
+    except GridworkerError as exc:
+        _fail(exc)
     extra: list[str] = []
     if not settings.api.key_hashes:
         key = new_key()
@@ -235,12 +251,16 @@ def serve(
             "[yellow]no API keys configured (GRIDWORKER_API__KEY_HASHES); "
             f"a one-off console key for this run:[/yellow]\n  {key}"
         )
-    try:
-        from assistant import wiring
-
-        wiring.build(settings, create=False).close()  # fail here, in Chinese, when there is no index
-    except GridworkerError as exc:
-        _fail(exc)
+    wechat_token = ""
+    if settings.wechat.token is None and workers == 1:
+        # A one-off token so that `gridworker wechat-say` on this machine can talk to /wechat as WeChat would;
+        # nobody else knows it, so the endpoint stays closed to others until a real Token is configured.
+        wechat_token = new_key()
+        settings = settings.model_copy(update={"wechat": settings.wechat.model_copy(
+            update={"token": SecretStr(wechat_token)})})
+        console.print("[dim]WeChat: no Token configured (GRIDWORKER_WECHAT__TOKEN); /wechat uses a one-off token "
+                      "that `gridworker wechat-say` on this machine reads[/dim]")
+    holder.advertise(f"http://{host}:{port}", wechat_token)
     console.print(f"console: http://{host}:{port}/console   API docs: http://{host}:{port}/docs")
     if workers > 1:
         if extra or not settings.qdrant.url:
@@ -263,6 +283,59 @@ def _edge(settings: Settings) -> dict[str, Any]:
     api = settings.api
     return {"proxy_headers": api.trust_forwarded, "forwarded_allow_ips": api.forwarded_allow_ips or "127.0.0.1",
             "access_log": False}
+
+
+@app.command("wechat-say")
+def wechat_say(
+    text: Annotated[str, typer.Argument(help="What the resident writes in the Official Account.")],
+    user: Annotated[str, typer.Option(help="Who says it (one conversation per user).")] = "demo",
+    url: Annotated[str | None, typer.Option(help="The server (default: the one serving --index).")] = None,
+    index: IndexOpt = None,
+) -> None:
+    """Say something to the running server's /wechat as WeChat's servers would (a signed plain-mode text push) and
+    print the Official Account's reply: try the resident's side, reports included, without a phone."""
+    import secrets
+    import time
+
+    import httpx
+    import xmltodict
+
+    from assistant.channels.wechat.protocol import signature
+    from assistant.index import holder
+
+    settings = _settings(index)
+    held = holder.current(settings.index_dir / "edge")
+    token = settings.wechat.token.get_secret_value() if settings.wechat.token else ""
+    token = token or (held.wechat_token if held else "")
+    base = url or (held.url if held else "")
+    if not base or not token:
+        console.print("no running `gridworker serve` found for this index (start `make demo` or give --url and set "
+                      "GRIDWORKER_WECHAT__TOKEN to the server's Token)")
+        raise typer.Exit(2)
+    timestamp, nonce = str(int(time.time())), secrets.token_hex(8)
+    push = {"xml": {"ToUserName": "gh_gridworker_demo", "FromUserName": f"cli-{user}", "CreateTime": timestamp,
+                    "MsgType": "text", "Content": text, "MsgId": str(secrets.randbelow(10**15))}}
+    body = xmltodict.unparse(push, full_document=False)
+    params = {"signature": signature(token, timestamp, nonce), "timestamp": timestamp, "nonce": nonce,
+              "openid": f"cli-{user}"}
+    try:
+        r = httpx.post(f"{base.rstrip('/')}/wechat", params=params, content=body.encode("utf-8"),
+                       headers={"Content-Type": "text/xml"}, timeout=15)
+    except httpx.HTTPError as exc:
+        console.print(f"cannot reach {base}: {exc}")
+        raise typer.Exit(2) from exc
+    if r.status_code != 200:
+        console.print(f"{base}/wechat answered {r.status_code}: {r.text[:200]}")
+        raise typer.Exit(2)
+    if r.text.strip() in ("", "success"):
+        out.print("（公众号没有在 5 秒内回复：答案稍后可领取，回复任意内容即可收到）")
+        return
+    try:
+        reply = xmltodict.parse(r.text)["xml"]
+    except Exception as exc:  # noqa: BLE001 - a reply we cannot read is shown raw
+        out.print(r.text)
+        raise typer.Exit(1) from exc
+    out.print(reply.get("Content") or r.text)
 
 
 @app.command()
@@ -592,7 +665,8 @@ def learn_intent(
 def stats(index: IndexOpt = None) -> None:
     """What is in the index: points per category, level and audience."""
     settings = _settings(index)
-    comp = _build(settings, create=False)
+    comp = _build(settings, create=False, snapshot=True)
+    _say_snapshot(comp)
     try:
         out.print(f"index {settings.index_dir} · {comp.backend} · {comp.retriever().mode}")
         out.print(f"points: {comp.index.count()}")

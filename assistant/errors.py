@@ -4,6 +4,7 @@ GridworkerError
  ├── ConfigError          a setting is missing or inconsistent (operator's fix)
  ├── IndexError_          the vector index cannot be opened, read or written
  │    ├── IndexMissing    there is no index yet at the configured place (run `gridworker ingest` first)
+ │    ├── IndexLocked     another process holds the embedded index; says which, and what to do
  │    └── SchemaMismatch  the index on disk was built with another schema/model; re-ingest with --rebuild
  ├── EmbedderError        an embedding model cannot be loaded or run
  ├── LLMUnavailable       the chat model server is down, too slow or keeps failing (answers fall back to extractive)
@@ -15,6 +16,12 @@ the exception text itself is for operators and logs.
 """
 
 from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from assistant.index.holder import Holder
 
 
 class GridworkerError(Exception):
@@ -35,6 +42,26 @@ class IndexMissing(IndexError_):
 
 class SchemaMismatch(IndexError_):
     pass
+
+
+class IndexLocked(IndexError_):
+    """Another process holds the embedded index (Qdrant Edge locks a shard for one process). The message says in
+    plain words which process, and what to do."""
+
+    def __init__(self, path: Path, held: Holder | None, writes: bool) -> None:
+        super().__init__(f"the Qdrant Edge shard at {path} is locked by another process"
+                         + (f" (pid {held.pid}: {held.command})" if held else ""))
+        who = held.describe() if held else "另一个进程（未能识别是哪个进程）"
+        if held is not None and held.url and not writes:
+            todo = (f"该服务已经在提供这个知识库：请直接使用 {held.url}；"
+                    "要另起一个服务，请先停止它（在其终端按 Ctrl-C）或换一个 --index。")
+        elif held is not None and held.url:
+            todo = "请先停止该服务（在其终端按 Ctrl-C），导入完成后再启动它。"
+        elif held is not None and held.writes:
+            todo = "它正在写入知识库（例如导入）：请等它结束后再试。"
+        else:
+            todo = "请等它结束或停止它后再试，或用 --index 指定另一个知识库目录。"
+        self.user_message = f"知识库 {path.parent} 正被{who}使用。{todo}"
 
 
 class EmbedderError(GridworkerError):

@@ -107,8 +107,9 @@ def _check_meta(index_dir: Path, embedder: Embedder | None, create: bool) -> Non
         path.write_text(json.dumps(wanted, ensure_ascii=False), encoding="utf-8")
 
 
-def build(settings: Settings, *, rebuild: bool = False, create: bool = True) -> Components:
-    """Adapters from settings. `create=False` (search, stats) refuses to conjure an empty index out of a typo."""
+def build(settings: Settings, *, rebuild: bool = False, create: bool = True, snapshot: bool = False) -> Components:
+    """Adapters from settings. `create=False` (search, stats) refuses to conjure an empty index out of a typo.
+    `snapshot=True` (read-only commands): when a running server holds the embedded index, read a copy of it."""
     index_dir = settings.index_dir
     if rebuild and index_dir.exists():
         shutil.rmtree(index_dir)
@@ -128,7 +129,7 @@ def build(settings: Settings, *, rebuild: bool = False, create: bool = True) -> 
     else:
         from assistant.index.edge import EdgeIndex
 
-        index = EdgeIndex(index_dir / "edge", dim)
+        index = EdgeIndex(index_dir / "edge", dim, writes=create, snapshot=snapshot)
     learned, cross = build_learned(settings), build_cross(settings)
     return Components(settings, index, build_encoder(settings), embedder, learned, cross)
 

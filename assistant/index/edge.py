@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import shutil
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -10,7 +12,8 @@ from typing import Any
 import qdrant_edge as qe
 
 from assistant.domain import Chunk, IndexHit, SearchFilters, SparseVector
-from assistant.errors import IndexError_, SchemaMismatch
+from assistant.errors import IndexError_, IndexLocked, SchemaMismatch
+from assistant.index import holder
 from assistant.index.schema import (
     DENSE,
     KEYWORD_INDEXES,
@@ -36,25 +39,45 @@ def _filter(filters: SearchFilters) -> qe.Filter | None:
 class EdgeIndex:
     """Implements the `Index` port on a Qdrant Edge shard."""
 
-    def __init__(self, path: Path, dense_dim: int | None) -> None:
+    def __init__(self, path: Path, dense_dim: int | None, *, writes: bool = True, snapshot: bool = False) -> None:
+        """`writes`: this process may write (ingest); recorded for others to see. `snapshot`: when a server holds
+        the shard (it never writes), open a private copy of it instead of failing (read-only commands)."""
         self.path = path
         self._dense_dim = dense_dim
+        self.snapshot_of: holder.Holder | None = None
+        self._copy: Path | None = None
         sparse = {SPARSE: qe.EdgeSparseVectorParams(modifier=qe.Modifier.Idf)}
         vectors = {DENSE: qe.EdgeVectorParams(size=dense_dim, distance=qe.Distance.Cosine)} if dense_dim else {}
         config = qe.EdgeConfig(vectors=vectors, sparse_vectors=sparse)
         try:
+            self._shard = self._open(path, config)
+        except _Locked as exc:
+            held = holder.current(path)
+            if not snapshot or held is None or held.writes:
+                raise IndexLocked(path, held, writes) from exc
+            self._copy = Path(tempfile.mkdtemp(prefix="gridworker-snapshot-"))
+            shutil.copytree(path, self._copy / "edge", ignore=shutil.ignore_patterns(holder.RECORD, "*.tmp"))
+            self._shard = self._open(self._copy / "edge", config)
+            self.snapshot_of = held
+            logger.info("index %s is held by %s: reading a snapshot", path, held.describe())
+        else:
+            holder.claim(path, writes=writes)
+
+    @staticmethod
+    def _open(path: Path, config: qe.EdgeConfig) -> qe.EdgeShard:
+        try:
             if (path / "edge_config.json").exists() or any(path.glob("segments*")):
-                self._shard = qe.EdgeShard.load(str(path), config)
-            else:
-                path.mkdir(parents=True, exist_ok=True)
-                self._shard = qe.EdgeShard.create(str(path), config)
-                for name in KEYWORD_INDEXES:
-                    self._shard.update(qe.UpdateOperation.create_field_index(name, qe.PayloadSchemaType.Keyword))
-                self._shard.update(
-                    qe.UpdateOperation.create_field_index("article_no", qe.PayloadSchemaType.Integer)
-                )
+                return qe.EdgeShard.load(str(path), config)
+            path.mkdir(parents=True, exist_ok=True)
+            shard = qe.EdgeShard.create(str(path), config)
+            for name in KEYWORD_INDEXES:
+                shard.update(qe.UpdateOperation.create_field_index(name, qe.PayloadSchemaType.Keyword))
+            shard.update(qe.UpdateOperation.create_field_index("article_no", qe.PayloadSchemaType.Integer))
+            return shard
         except Exception as exc:  # the binding raises plain exceptions; translate at the boundary
             msg = str(exc)
+            if "wouldblock" in msg.lower().replace(" ", "") or "lock" in msg.lower():
+                raise _Locked(msg) from exc
             if "incompatible" in msg.lower() or "mismatch" in msg.lower() or "vector" in msg.lower():
                 raise SchemaMismatch(f"index at {path} does not match the configured vectors: {msg}") from exc
             raise IndexError_(f"cannot open Qdrant Edge shard at {path}: {msg}") from exc
@@ -155,3 +178,11 @@ class EdgeIndex:
 
     def close(self) -> None:
         self._shard.close()
+        if self._copy is not None:
+            shutil.rmtree(self._copy, ignore_errors=True)
+        else:
+            holder.release(self.path)
+
+
+class _Locked(Exception):
+    """Qdrant Edge could not take the shard's lock: another process holds it."""
