@@ -168,8 +168,18 @@ def compare(a: dict[str, Any], b: dict[str, Any], tolerance: float = TOLERANCE) 
 
 
 def _n(results: dict[str, Any], name: str) -> int:
-    suite = name.split(".")[0]
-    node = results.get(suite, {})
+    """How many cases a headline metric is a proportion over: its own split's n where the run records one
+    (retrieval.worker.* over the worker questions, not the resident ones), the unanswerable questions for the
+    false-answer rate, both kinds for refusal accuracy, else the suite's n."""
+    parts = name.split(".")
+    node = results.get(parts[0], {})
+    split = node.get(parts[1]) if len(parts) > 2 else None
+    if isinstance(split, dict) and split.get("n"):
+        return int(split["n"])
+    if name == "answers.false_answer_rate" and node.get("n_unanswerable"):
+        return int(node["n_unanswerable"])
+    if name == "answers.refusal_accuracy" and node.get("n_unanswerable"):
+        return int(node.get("n_answerable", 0)) + int(node["n_unanswerable"])
     return int(node.get("n") or node.get("n_answerable") or (node.get("resident") or {}).get("n") or 0)
 
 

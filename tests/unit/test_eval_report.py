@@ -135,3 +135,17 @@ def test_the_suites_fixed_phrases_in_failures_read_in_chinese() -> None:
     html = page(run)
     assert "<td>不紧急</td>" in html and "应当拒答（库内无依据）" in html
     assert "<td>应当作答</td><td>拒答了（证据不足）</td>" in html
+
+
+def test_noise_is_taken_over_each_metrics_own_cases() -> None:
+    from eval.report import _n
+
+    run = {"retrieval": {"resident": {"n": 83}, "worker": {"n": 67}, "stard_dev": {"n": 308}},
+           "answers": {"n_answerable": 83, "n_unanswerable": 40}, "emergency": {"n": 45}}
+    assert _n(run, "retrieval.worker.recall@5") == 67
+    assert _n(run, "retrieval.stard_dev.mrr@10") == 308
+    assert _n(run, "retrieval.resident.recall@5") == 83
+    assert _n(run, "answers.false_answer_rate") == 40
+    assert _n(run, "answers.refusal_accuracy") == 123
+    assert _n(run, "answers.key_point_coverage") == 83
+    assert _n(run, "emergency.recall") == 45
