@@ -160,6 +160,10 @@ class WeChatSettings(BaseModel):
     previous_aes_key: SecretStr | None = Field(
         default=None, description="the EncodingAESKey before the last rotation, tried when the current one fails"
     )
+    mode: Literal["plain", "compat", "safe"] | None = Field(
+        default=None, description="the message encryption mode set in the Official Account's console; unset = "
+        "safe with an EncodingAESKey, else plain. Pushes of another mode are refused",
+    )
     app_id: str = ""
     app_secret: SecretStr | None = None
     verified: bool = Field(

@@ -324,8 +324,11 @@ def build_protocol(settings: Settings) -> Protocol:
     w = settings.wechat
     if w.token is None:
         raise ConfigError("GRIDWORKER_WECHAT__TOKEN is not set")
-    return Protocol(
-        w.token.get_secret_value(), w.aes_key.get_secret_value() if w.aes_key else None, w.app_id,
-        w.previous_aes_key.get_secret_value() if w.previous_aes_key else None, w.timestamp_window_s,
-        w.max_body_bytes,
-    )
+    try:
+        return Protocol(
+            w.token.get_secret_value(), w.aes_key.get_secret_value() if w.aes_key else None, w.app_id,
+            w.previous_aes_key.get_secret_value() if w.previous_aes_key else None, w.timestamp_window_s,
+            w.max_body_bytes, mode=w.mode, nonces=build_channel_store(settings),
+        )
+    except ValueError as exc:
+        raise ConfigError(f"GRIDWORKER_WECHAT__MODE / AES_KEY: {exc}") from exc

@@ -54,7 +54,7 @@ class FakeApi:
 def make_settings(kb_settings, tmp_path: Path, **wechat: Any):  # type: ignore[no-untyped-def]
     s = kb_settings.model_copy(deep=True)
     options = {"token": TOKEN, "aes_key": AES, "app_id": "wx_test_app", "state_db": tmp_path / "wx.sqlite3",
-               "reply_budget_s": 4.0, **wechat}
+               "reply_budget_s": 4.0, "mode": "plain", **wechat}
     s.wechat = WeChatSettings(**options)
     return s
 
@@ -101,7 +101,7 @@ def test_url_verification(channel_factory) -> None:  # type: ignore[no-untyped-d
 
 @pytest.mark.parametrize("mode", ["plain", "compat", "safe"])
 def test_resident_question_in_every_mode(channel_factory, mode: str) -> None:  # type: ignore[no-untyped-def]
-    settings, service, channel = channel_factory()
+    settings, service, channel = channel_factory(mode=mode)
     with serve(create_app(settings, service=service, wechat=channel)) as url:
         wx = FakeWeChat(f"{url}/wechat", TOKEN, AES, "wx_test_app", mode)
         reply = wx.push(text_xml("o-resident-1", "低保怎么申请", 1001))
@@ -115,10 +115,11 @@ def test_bad_pushes_are_400_or_403_never_500(channel_factory) -> None:  # type: 
     settings, service, channel = channel_factory()
     with serve(create_app(settings, service=service, wechat=channel)) as url:
         wx = FakeWeChat(f"{url}/wechat", TOKEN)
-        query, _ = wx.request(text_xml("o", "hi", 1))
         for body in (b"<xml><broken>", b'<!DOCTYPE x [<!ENTITY e "x">]><xml>&e;</xml>', b"x" * 200_000):
+            query, _ = wx.request(text_xml("o", "hi", 1))  # a fresh nonce each: one query carries one body
             r = httpx.post(f"{url}/wechat", params=query, content=body)
             assert r.status_code == 400
+        query, _ = wx.request(text_xml("o", "hi", 1))
         query["signature"] = "0" * 40
         assert httpx.post(f"{url}/wechat", params=query, content=text_xml("o", "hi", 1).encode()).status_code == 403
 

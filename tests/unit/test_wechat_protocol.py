@@ -73,7 +73,7 @@ def test_our_cipher_matches_the_fake() -> None:
 def test_fake_wechat_pushes_parse_in_every_mode(mode: str) -> None:
     fake = FakeWeChat("http://unused", "tok", KEY, "wxapp", mode)
     query, body = fake.request(text_xml("openid-1", "低保怎么申请", 42))
-    p = Protocol("tok", KEY, "wxapp")
+    p = Protocol("tok", KEY, "wxapp", mode=mode)
     inbound = p.parse(query, body)
     assert inbound.mode == mode and inbound.message.content == "低保怎么申请"
     reply = p.reply(inbound, "您好")
@@ -129,6 +129,53 @@ def test_wrong_msg_signature_is_403() -> None:
     with pytest.raises(ProtocolError) as err:
         Protocol("tok", KEY, "wxapp").parse(query, body)
     assert err.value.status == 403
+
+
+class _Memory:
+    """The channel store's claim/owner, in memory."""
+
+    def __init__(self) -> None:
+        self.owners: dict[str, str] = {}
+
+    def claim(self, key: str, owner: str, lease_s: float) -> bool:
+        if key in self.owners:
+            return False
+        self.owners[key] = owner
+        return True
+
+    def owner(self, key: str) -> str | None:
+        return self.owners.get(key)
+
+
+def test_mode_is_explicit_and_other_modes_are_refused() -> None:
+    """Issue 26 #1: with an EncodingAESKey configured, an unencrypted push (signed only over token, timestamp and
+    nonce, which a captured query provides) was accepted with any body."""
+    plain = FakeWeChat("http://unused", "tok", KEY, "wxapp", "plain")
+    for mode in ("compat", "safe", None):  # None: the default with a key is safe
+        with pytest.raises(ProtocolError) as err:
+            Protocol("tok", KEY, "wxapp", mode=mode).parse(*plain.request(text_xml("o", "我的上报", 1)))
+        assert err.value.status == 403
+    safe = FakeWeChat("http://unused", "tok", KEY, "wxapp", "safe")
+    with pytest.raises(ProtocolError) as err:
+        Protocol("tok", KEY, "wxapp", mode="plain").parse(*safe.request(text_xml("o", "hi", 1)))
+    assert err.value.status == 400
+    with pytest.raises(ValueError, match="EncodingAESKey"):
+        Protocol("tok", mode="safe")
+
+
+def test_a_captured_query_cannot_carry_another_body() -> None:
+    """Issue 26 #1: one captured (signature, timestamp, nonce) replayed with five different FromUserName bodies was
+    accepted five times. The same body again is WeChat's retry and passes."""
+    fake = FakeWeChat("http://unused", "tok")
+    p = Protocol("tok", nonces=_Memory())
+    query, body = fake.request(text_xml("o-victim", "我的上报", 7))
+    assert p.parse(query, body).openid == "o-victim"
+    assert p.parse(query, body).openid == "o-victim"  # WeChat's retry: same query, same body
+    for i in range(5):
+        forged = text_xml(f"o-attacker-{i}", "我的上报", 100 + i).encode()
+        with pytest.raises(ProtocolError) as err:
+            p.parse(query, forged)
+        assert err.value.status == 403
 
 
 def test_split_by_utf8_bytes() -> None:

@@ -15,6 +15,7 @@ import secrets
 import time
 from dataclasses import dataclass
 from typing import Any
+from typing import Protocol as TypingProtocol
 from xml.parsers.expat import ExpatError
 
 import xmltodict
@@ -66,10 +67,25 @@ class Inbound:
         return f"evt:{self.openid}:{self.fields.get('CreateTime', '')}:{self.fields.get('Event', '')}"
 
 
+class Nonces(TypingProtocol):
+    """Remembers the pushes seen inside the timestamp window (the channel store: SQLite or Redis)."""
+
+    def claim(self, key: str, owner: str, lease_s: float) -> bool: ...
+
+    def owner(self, key: str) -> str | None: ...
+
+
 class Protocol:
+    """WeChat's server protocol in one of its three modes (`mode`: plain, compat, safe; default: safe with an
+    EncodingAESKey, else plain). Plain accepts only unencrypted pushes; compat and safe only pushes whose `Encrypt`
+    carries a valid `msg_signature` (the plain fields beside it in compat mode are ignored). With `nonces`, a
+    (timestamp, nonce) seen in the window with another body is a replay and is refused; the same body again is
+    WeChat's retry and passes (the channel dedupes it by MsgId)."""
+
     def __init__(
         self, token: str, aes_key: str | None = None, app_id: str = "", previous_aes_key: str | None = None,
-        timestamp_window_s: int = 300, max_body_bytes: int = 64 * 1024,
+        timestamp_window_s: int = 300, max_body_bytes: int = 64 * 1024, mode: Mode | None = None,
+        nonces: Nonces | None = None,
     ) -> None:
         self.token = token
         self.app_id = app_id
@@ -77,6 +93,12 @@ class Protocol:
         self.crypto = WeChatCrypto(token, aes_key, app_id) if aes_key else None
         self.window = timestamp_window_s
         self.max_body = max_body_bytes
+        self.mode: Mode = mode or ("safe" if aes_key else "plain")
+        if self.mode not in ("plain", "compat", "safe"):
+            raise ValueError(f"unknown WeChat mode {self.mode!r} (plain, compat or safe)")
+        if self.mode != "plain" and not aes_key:
+            raise ValueError(f"WeChat {self.mode} mode needs the EncodingAESKey")
+        self.nonces = nonces
 
     @staticmethod
     def _key(encoding_aes_key: str) -> bytes:
@@ -110,13 +132,19 @@ class Protocol:
         if not signature_ok((self.token, timestamp, nonce), query.get("signature")):
             raise ProtocolError(403, "bad signature")
         self._fresh(timestamp, now)
+        self._not_replayed(timestamp, nonce, body)
         outer = self._xml(body)
         mode: Mode = "plain"
         try:
             xml_text = body.decode("utf-8", errors="strict") if isinstance(body, bytes) else str(body)
         except UnicodeDecodeError as exc:
             raise ProtocolError(400, "body is not UTF-8") from exc
-        if query.get("encrypt_type", "raw").lower() == "aes":
+        encrypted = query.get("encrypt_type", "raw").lower() == "aes"
+        if encrypted and self.mode == "plain":
+            raise ProtocolError(400, "encrypted push, but this account is configured for plain mode")
+        if not encrypted and self.mode != "plain":
+            raise ProtocolError(403, f"unencrypted push refused in {self.mode} mode")
+        if encrypted:
             encrypt = outer.get("Encrypt")
             if not encrypt or not self.keys:
                 raise ProtocolError(400, "encrypted push without Encrypt, or no EncodingAESKey configured")
@@ -132,6 +160,13 @@ class Protocol:
         except (ExpatError, KeyError, ValueError, TypeError, AttributeError) as exc:
             raise ProtocolError(400, f"unparseable message: {exc}") from exc
         return Inbound(mode, message, fields, nonce, timestamp)
+
+    def _not_replayed(self, timestamp: str, nonce: str, body: bytes) -> None:
+        if self.nonces is None:
+            return
+        key, digest = f"nonce:{timestamp}:{nonce}", hashlib.sha256(body).hexdigest()
+        if not self.nonces.claim(key, digest, 2 * self.window + 60) and self.nonces.owner(key) != digest:
+            raise ProtocolError(403, "replayed signature with another body")
 
     def _xml(self, body: bytes) -> dict[str, str]:
         upper = body.upper()
