@@ -58,8 +58,13 @@ META_FIELDS = ("persona", "mode", "refused", "refusal_reason", "emergency", "eme
                "report_suggested", "removed_citations")
 
 
+def _iso(at: datetime) -> str:
+    """SQLite returns the stored UTC time without its offset."""
+    return (at if at.tzinfo is not None else at.replace(tzinfo=UTC)).isoformat()
+
+
 def _turn_json(t: ConsoleTurn) -> dict[str, Any]:
-    return {"turn_id": t.id, "conversation_id": t.conversation_id, "at": t.at.isoformat(), "question": t.question,
+    return {"turn_id": t.id, "conversation_id": t.conversation_id, "at": _iso(t.at), "question": t.question,
             "condensed": t.condensed, "answer": t.answer, "citations": list(t.citations)} | dict(t.meta)
 
 
@@ -102,7 +107,7 @@ class Notebook:
             firsts = {t.id: t.question for t in s.scalars(select(ConsoleTurn).where(
                 ConsoleTurn.id.in_([r[1] for r in rows])))}
         return [{"conversation_id": cid, "title": firsts.get(first, ""), "turns": n,
-                 "updated_at": last.isoformat()} for cid, first, n, last in rows]
+                 "updated_at": _iso(last)} for cid, first, n, last in rows]
 
     def conversation(self, owner: str, conversation_id: str) -> list[dict[str, Any]]:
         """The owner's turns of one conversation, oldest first (empty: none, or someone else's)."""
@@ -139,4 +144,4 @@ class Notebook:
 def _feedback_json(fb: ConsoleFeedback, turn: ConsoleTurn) -> dict[str, Any]:
     excerpt = turn.answer if len(turn.answer) <= EXCERPT_CHARS else turn.answer[:EXCERPT_CHARS] + "…"
     return {"id": fb.id, "turn_id": turn.id, "conversation_id": turn.conversation_id, "question": turn.question,
-            "answer_excerpt": excerpt, "verdict": fb.verdict, "note": fb.note, "at": fb.at.isoformat()}
+            "answer_excerpt": excerpt, "verdict": fb.verdict, "note": fb.note, "at": _iso(fb.at)}

@@ -1,5 +1,5 @@
 """The browser for the console's tests: Debian's /usr/bin/chromium driven by playwright (no browser download), a
-served app with a worker key, and screenshots (to the test's tmp dir always; to GRIDWORKER_SCREENSHOTS, e.g.
+served app with a worker key, and screenshots (to the test's tmp dir always; to CONSOLE_SCREENSHOTS, e.g.
 docs/img, when that is set)."""
 
 from __future__ import annotations
@@ -50,7 +50,8 @@ def console_url(answers, kb_settings) -> Iterator[str]:  # type: ignore[no-untyp
 
 def open_console(browser: Any, url: str, width: int = 1280, height: int = 900) -> Any:
     """A fresh browser context (clipboard allowed) on the console, not yet logged in."""
-    context = browser.new_context(viewport={"width": width, "height": height}, locale="zh-CN")
+    context = browser.new_context(viewport={"width": width, "height": height}, locale="zh-CN",
+                                  timezone_id="Asia/Shanghai")
     context.grant_permissions(["clipboard-read", "clipboard-write"], origin=url)
     page = context.new_page()
     page.goto(f"{url}/console")
@@ -66,7 +67,7 @@ def log_in(page: Any, key: str = KEY) -> None:
 @pytest.fixture
 def shoot(tmp_path: Path):  # type: ignore[no-untyped-def]
     """shoot(page, "console-1280.png"): a screenshot of the viewport, kept for the docs when asked to."""
-    wanted = os.environ.get("GRIDWORKER_SCREENSHOTS")
+    wanted = os.environ.get("CONSOLE_SCREENSHOTS")
 
     def take(page: Any, name: str, top: bool = True) -> Path:
         if top:

@@ -30,8 +30,8 @@ def test_browse_a_category_a_document_and_its_articles(browser, console_url: str
     guide = page.locator(".doc", has_text="低保申请流程")
     assert "工作指引" in guide.inner_text() and "更新日期：" in guide.inner_text()
     doc.click()
-    page.locator(".article h4", has_text="第一条").wait_for()
-    headings = page.locator(".article h4").all_inner_texts()
+    page.locator(".article .art-no", has_text="第一条").wait_for()
+    headings = page.locator(".article .art-no").all_inner_texts()
     assert headings.index("第一条") < headings.index("第十条") < headings.index("第二十条")
     body = page.inner_text("#view-browse")
     assert ".md" not in body and "/" not in body.replace("›", "") and "最低生活保障" in body
@@ -62,6 +62,7 @@ def test_reports_board_filter_open_and_move(browser, console_url: str, shoot) ->
     page.fill("#f-grid", "G-E2E-07")
     page.select_option("#f-category", "dogs")
     page.click("#f-go")
+    page.wait_for_selector("#board-list[data-query='status=submitted&grid=G-E2E-07&category=dogs']")
     row = page.locator(f"tr.ticket-row[data-ticket='{made[0]}']")
     row.wait_for()
     assert page.locator("tr.ticket-row").count() == 1  # the noise report and the other grid are filtered out
@@ -82,7 +83,7 @@ def test_reports_board_filter_open_and_move(browser, console_url: str, shoot) ->
     page.wait_for_selector("#ticket-status:has-text('已派单')")
     events = page.inner_text("#ticket-events")
     assert "已受理 → 已派单" in events and "已派给第七网格" in events
-    page.locator("#board-list:has-text('没有符合条件的工单')").wait_for()  # it left the 已受理 filter
+    page.locator("#board-list:has-text('没有符合条件的工单')").wait_for()  # it left the 已受理 list
     page.select_option("#f-status", "assigned")
     page.click("#f-go")
     page.locator(f"tr.ticket-row[data-ticket='{made[0]}']:has-text('已派单')").wait_for()

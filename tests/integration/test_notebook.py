@@ -37,6 +37,7 @@ def test_turns_and_feedback_belong_to_their_owner(notebook: Notebook) -> None:
     turns = notebook.conversation("alice", "c1")
     assert [t["question"] for t in turns] == ["低保怎么申请", "那要带什么材料"] and turns[0]["mode"] == "extractive"
     assert turns[0]["citations"][0]["label"] == "《条例》第一条"
+    assert turns[0]["at"].endswith("+00:00")  # SQLite drops the offset; the store puts it back
     assert notebook.conversations("alice") == [
         {"conversation_id": "c1", "title": "低保怎么申请", "turns": 2, "updated_at": turns[1]["at"]}]
     assert notebook.conversation("carol", "c1") == []

@@ -31,7 +31,8 @@ function modeZh(mode) {
 }
 function when(iso) {
   if (!iso) return "";
-  const d = new Date(iso); if (isNaN(d)) return "";
+  // SQLite hands timestamps back without their offset; they are UTC
+  const d = new Date(/(Z|[+-]\d\d:?\d\d)$/.test(iso) ? iso : iso + "Z"); if (isNaN(d)) return "";
   const p = (n) => String(n).padStart(2, "0");
   return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())} ${p(d.getHours())}:${p(d.getMinutes())}`;
 }
@@ -327,12 +328,19 @@ async function openDocument(docId, pointId) {
     const head = el("div", { class: "card doc-head" }, [el("h2", { text: d.title }), el("p", { class: "meta" }, docMeta(d).map((t) => el("span", { text: t })))]);
     body.appendChild(head);
     const list = el("div", { class: "card articles" });
-    let target = null;
+    let target = null, lastCrumb = "";
     for (const a of d.articles) {
       const crumb = [a.chapter, a.section].filter(Boolean).join(" › ");
+      // an article's text starts with its own number (第一条 …): set it in bold rather than repeat it as a heading
+      const numbered = a.kind === "article" && a.text.startsWith(a.heading);
+      const text = numbered
+        ? el("div", { class: "text" }, [el("strong", { class: "art-no", text: a.heading }), document.createTextNode(a.text.slice(a.heading.length))])
+        : el("div", { class: "text", text: a.text });
       const node = el("div", { class: "article", "data-point-id": a.point_id }, [
-        el("h4", { text: a.heading }), crumb ? el("div", { class: "crumb", text: crumb }) : null, el("div", { class: "text", text: a.text }),
+        crumb && crumb !== lastCrumb ? el("div", { class: "crumb", text: crumb }) : null,
+        numbered ? null : el("h4", { class: "art-no", text: a.heading }), text,
       ]);
+      lastCrumb = crumb;
       if (pointId && a.point_id === pointId) { node.classList.add("highlight"); target = node; }
       list.appendChild(node);
     }
@@ -342,17 +350,21 @@ async function openDocument(docId, pointId) {
 }
 
 // -- reports board -------------------------------------------------------------------------------------------------
+let boardSeq = 0;
 async function loadBoard(ev) {
   if (ev) ev.preventDefault();
   $("board-error").textContent = "";
   const params = new URLSearchParams();
   for (const [k, id] of [["status", "f-status"], ["grid", "f-grid"], ["category", "f-category"]]) { const v = $(id).value.trim(); if (v) params.set(k, v); }
+  const query = params.toString(), seq = ++boardSeq;
   let list;
-  try { list = await api("/v1/reports?" + params.toString(), { keep401: true }); }
+  try { list = await api("/v1/reports?" + query, { keep401: true }); }
   catch (e) {
+    if (seq !== boardSeq) return;
     $("board-error").textContent = e.status === 401 ? "当前密钥无权查看工单（需要指挥中心的服务令牌）。" : e.message;
     clear($("board-list")); return;
   }
+  if (seq !== boardSeq) return;  // a later query has been sent: its answer is the one to show
   const tbody = el("tbody");
   for (const r of list) {
     tbody.appendChild(el("tr", { class: "ticket-row", "data-ticket": r.ticket, on: { click: () => openTicket(r.ticket) } }, [
@@ -361,11 +373,12 @@ async function loadBoard(ev) {
       el("td", { "data-label": "状态" }, [el("span", { class: "status-pill", text: zh("report_statuses", r.status) })]),
       el("td", { "data-label": "网格", text: r.location.grid || "未分配" }),
       el("td", { "data-label": "地点", text: r.location.text || r.location.label || "" }),
-      el("td", { "data-label": "提交时间", text: when(r.created_at) }),
+      el("td", { "data-label": "提交时间", class: "nowrap", text: when(r.created_at) }),
     ]));
   }
   const head = el("thead", {}, [el("tr", {}, ["工单号", "类别", "状态", "网格", "地点", "提交时间"].map((t) => el("th", { text: t })))]);
   const box = clear($("board-list"));
+  box.dataset.query = query;
   box.appendChild(list.length ? el("table", { class: "list" }, [head, tbody]) : el("p", { class: "muted", text: "没有符合条件的工单。" }));
 }
 
@@ -436,14 +449,14 @@ async function loadReview() {
   const tbody = el("tbody");
   for (const f of list) {
     tbody.appendChild(el("tr", { class: "review-row" }, [
-      el("td", { "data-label": "时间", text: when(f.at) }),
-      el("td", { "data-label": "问题", text: f.question }),
+      el("td", { "data-label": "时间", class: "nowrap", text: when(f.at) }),
+      el("td", { "data-label": "问题", class: "wide", text: f.question }),
       el("td", { "data-label": "答复摘要", text: f.answer_excerpt }),
-      el("td", { "data-label": "评价", class: "verdict", text: zh("verdicts", f.verdict) }),
-      el("td", { "data-label": "说明", class: "note", text: f.note || "" }),
+      el("td", { "data-label": "评价", class: "verdict nowrap", text: zh("verdicts", f.verdict) }),
+      el("td", { "data-label": "说明", class: "note wide", text: f.note || "" }),
     ]));
   }
-  const head = el("thead", {}, [el("tr", {}, ["时间", "问题", "答复摘要", "评价", "说明"].map((t) => el("th", { text: t })))]);
+  const head = el("thead", {}, [el("tr", {}, ["时间", "问题", "答复摘要", "评价", "说明"].map((t) => el("th", { class: "nowrap", text: t })))]);
   box.appendChild(el("table", { class: "list" }, [head, tbody]));
 }
 
