@@ -63,6 +63,23 @@ def test_delivered_once_pending_in_order(store: ChannelStore) -> None:
     assert store.take_pending("o") == ["一", "二"] and store.take_pending("o") == []
 
 
+def test_a_passive_reply_is_repeated_for_a_retry_and_never_after_a_push(store: ChannelStore) -> None:
+    """Issue 26 #11: an answer marked delivered before its reply was written was lost when the process died; a
+    retry now gets the same text (kept answers included once), and a push path never follows a passive reply."""
+    store.attempt("msg:4")
+    assert store.passive_reply("msg:4", "o4", "之前：") is None  # no answer yet
+    store.set_result("msg:4", "答复")
+    store.add_pending("o4", "旧答复")
+    assert store.passive_reply("msg:4", "o4", "之前：") == ("之前：旧答复\n\n答复", True)
+    assert store.take_pending("o4") == []
+    assert store.passive_reply("msg:4", "o4", "之前：") == ("之前：旧答复\n\n答复", False)  # WeChat's retry
+    assert not store.mark_delivered("msg:4")  # no customer-service push after a passive reply
+    store.attempt("msg:5")
+    store.set_result("msg:5", "答复")
+    assert store.mark_delivered("msg:5")  # pushed (late path) ...
+    assert store.passive_reply("msg:5", "o5", "之前：") is None  # ... so a late retry is not answered twice
+
+
 def test_customer_service_window(store: ChannelStore) -> None:
     assert not store.use_window("o", 48, 2)  # no user message yet
     store.open_window("o")

@@ -124,6 +124,24 @@ def test_bad_pushes_are_400_or_403_never_500(channel_factory) -> None:  # type: 
         assert httpx.post(f"{url}/wechat", params=query, content=text_xml("o", "hi", 1).encode()).status_code == 403
 
 
+def test_a_reply_lost_on_the_wire_is_given_to_the_retry(channel_factory) -> None:  # type: ignore[no-untyped-def]
+    """Issue 26 #11: the answer was marked delivered when it was ready, before the reply was written; when that
+    reply never reached WeChat (connection gone, process killed), the retry got `success` and the resident never
+    saw it. Here WeChat gives up on the first attempt just before the answer is ready (its connection closes), and
+    its retry must get the answer."""
+
+    def slow(channel: WeChatChannel, inbound: Inbound) -> str | None:
+        time.sleep(1.2)
+        return channel.respond_to(inbound)
+
+    settings, service, channel = channel_factory(slow, reply_budget_s=4.0)
+    with serve(create_app(settings, service=service, wechat=channel)) as url:
+        wx = FakeWeChat(f"{url}/wechat", TOKEN, timeout_s=1.0)
+        reply = wx.push(text_xml("o-lost", "低保怎么申请", 2101))
+    assert [a.get("timeout") for a in wx.log][:1] == [True]  # the first attempt's reply was lost
+    assert reply and "最低生活保障" in reply
+
+
 def test_duplicate_push_one_answer(channel_factory) -> None:  # type: ignore[no-untyped-def]
     calls: list[str] = []
 
@@ -131,12 +149,12 @@ def test_duplicate_push_one_answer(channel_factory) -> None:  # type: ignore[no-
         calls.append(inbound.dedupe_key)
         return channel.respond_to(inbound)
 
-    settings, service, channel = channel_factory(counting)
+    settings, service, channel = channel_factory(counting, mode="safe")
     with serve(create_app(settings, service=service, wechat=channel)) as url:
         wx = FakeWeChat(f"{url}/wechat", TOKEN, AES, "wx_test_app", "safe")
         xml = text_xml("o-dup", "遛狗不拴绳怎么处罚", 2002)
         first, second = wx.push(xml), wx.push(xml)
-    assert first and "犬" in first and second == "success" and calls == ["msg:2002"]
+    assert first and "犬" in first and second == first and calls == ["msg:2002"]  # WeChat resends: same reply
 
 
 def test_slow_answer_under_retries_unverified(channel_factory) -> None:  # type: ignore[no-untyped-def]
@@ -179,7 +197,7 @@ def test_verified_account_pushes_late_answers_once(channel_factory, fake_api) ->
         return channel.respond_to(inbound)
 
     settings, service, channel = channel_factory(slow, reply_budget_s=0.3, verified=True, app_secret="s3cret",
-                                                 api_base=api_base)
+                                                 api_base=api_base, mode="compat")
     api.errors = [42001]  # the first send meets an expired token: refreshed once, sent again
     with serve(create_app(settings, service=service, wechat=channel)) as url:
         wx = FakeWeChat(f"{url}/wechat", TOKEN, AES, "wx_test_app", "compat", timeout_s=2.0)
@@ -246,8 +264,8 @@ def test_two_processes_one_answer(channel_factory) -> None:  # type: ignore[no-u
             t.start()
         for t in threads:
             t.join()
-    assert len(calls) == 1
-    assert sorted(r == "success" for r in replies) == [False, True]
+    assert len(calls) == 1  # one answer, and each attempt that WeChat makes gets it
+    assert len(replies) == 2 and replies[0] == replies[1] and replies[0] and "最低生活保障" in replies[0]
 
 
 @pytest.mark.parametrize("code", [45009, 48001])
@@ -265,7 +283,10 @@ def test_api_errors_keep_the_answer_for_collection(channel_factory, fake_api, co
     with serve(create_app(settings, service=service, wechat=channel)) as url:
         wx = FakeWeChat(f"{url}/wechat", TOKEN, timeout_s=2.0)
         assert wx.push(text_xml(f"o-{code}", "低保怎么申请", code * 100 + 1)) == "success"
-        time.sleep(1.5)
+        deadline = time.monotonic() + 15  # the late answer meets the API error, then is kept (not a fixed sleep:
+        while api.errors and time.monotonic() < deadline:  # this test failed under load with 1.5 s)
+            time.sleep(0.1)
+        time.sleep(0.5)
         later = wx.push(text_xml(f"o-{code}", "你好", code * 100 + 2))
     assert api.sent == [] and later and "最低生活保障" in later
     if code == 45009:  # the daily quota is remembered: no second call today
@@ -287,7 +308,7 @@ def test_voice_menu_and_event_dedupe(channel_factory) -> None:  # type: ignore[n
         assert "位置" in (wx.push(event_xml("o-voice", "CLICK", "REPORT", created=1_800_000_000)) or "")
         assert "发生了什么" in (wx.push(event_xml("o-fresh", "CLICK", "REPORT", created=1_800_000_000)) or "")
         subscribe = event_xml("o-voice", "subscribe", created=1_800_000_001)
-        assert wx.push(subscribe) == WELCOME and wx.push(subscribe) == "success"  # FromUserName + CreateTime
+        assert wx.push(subscribe) == WELCOME and wx.push(subscribe) == WELCOME  # deduped by FromUserName + CreateTime
         assert wx.push(event_xml("o-voice", "unsubscribe")) == "success"
 
 

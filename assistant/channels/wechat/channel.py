@@ -157,14 +157,16 @@ class WeChatChannel:
     async def _deliver_now(self, inbound: Inbound, key: str, text: str | None) -> Outcome:
         if not text:
             return Outcome(None)
-        if not await asyncio.to_thread(self.store.mark_delivered, key):
-            return Outcome(None)  # delivered already (an earlier attempt or the customer-service push)
-        pending = await asyncio.to_thread(self.store.take_pending, inbound.openid)
-        if pending:
-            text = PENDING_HEAD + "\n\n".join(pending) + "\n\n" + text
-        first, *rest = split_utf8(text, self.settings.reply_max_bytes)
-        for piece in rest:
-            await self._push_or_keep(inbound.openid, piece)
+        # Not "delivered" until WeChat has it: a retry of this message means the earlier reply never arrived (a
+        # dropped connection, a kill -9 after the answer was ready), so it gets the same text again.
+        got = await asyncio.to_thread(self.store.passive_reply, key, inbound.openid, PENDING_HEAD)
+        if got is None:
+            return Outcome(None)  # it went out through customer service, or was kept to collect
+        composed, first_time = got
+        first, *rest = split_utf8(composed, self.settings.reply_max_bytes)
+        if first_time:
+            for piece in rest:
+                await self._push_or_keep(inbound.openid, piece)
         return Outcome(first)
 
     async def _late(self, inbound: Inbound, key: str, attempt: int, job: asyncio.Task[str | None]) -> Outcome:

@@ -39,7 +39,16 @@ class ChannelStore(Protocol):
     def set_result(self, key: str, text: str) -> None: ...
 
     def mark_delivered(self, key: str) -> bool:
-        """True exactly once per key: the one caller that may deliver the answer."""
+        """True exactly once per key, and never after a passive reply: the one caller that may push the answer
+        through customer service or keep it to collect."""
+        ...
+
+    def passive_reply(self, key: str, openid: str, head: str) -> tuple[str, bool] | None:
+        """The text to answer this attempt with, or None when the answer went (or goes) out another way (pushed
+        or kept). The user's kept answers are prepended (after `head`) and the composed text stored, in one
+        transaction, so that a retry gets the same text: a passive reply is delivered only once WeChat has it,
+        and WeChat retries only when it has not. The flag is True the first time (the rest of a long answer is
+        sent then, once)."""
         ...
 
     def add_pending(self, openid: str, text: str) -> None: ...
@@ -139,6 +148,19 @@ class SQLiteStore:
         with self._tx() as db:
             return db.execute("UPDATE jobs SET delivered = 1 WHERE key = ? AND delivered = 0", (key,)).rowcount == 1
 
+    def passive_reply(self, key: str, openid: str, head: str) -> tuple[str, bool] | None:
+        with self._tx() as db:  # delivered: 0 not yet, 1 pushed or kept, 2 answered passively (again on a retry)
+            row = db.execute("SELECT result, delivered FROM jobs WHERE key = ?", (key,)).fetchone()
+            if row is None or not row[0] or row[1] == 1:
+                return None
+            text, first = str(row[0]), row[1] == 0
+            kept = [r[0] for r in db.execute("SELECT text FROM pending WHERE openid = ? ORDER BY id", (openid,))]
+            if kept:
+                db.execute("DELETE FROM pending WHERE openid = ?", (openid,))
+                text = head + "\n\n".join(kept) + "\n\n" + text
+            db.execute("UPDATE jobs SET delivered = 2, result = ? WHERE key = ?", (text, key))
+            return text, first
+
     def add_pending(self, openid: str, text: str) -> None:
         with self._tx() as db:
             db.execute("INSERT INTO pending (openid, text) VALUES (?, ?)", (openid, text))
@@ -226,6 +248,29 @@ class RedisStore:
 
     def mark_delivered(self, key: str) -> bool:
         return bool(self.r.set(f"{self.p}delivered:{key}", "1", nx=True, ex=self.ttl))
+
+    def passive_reply(self, key: str, openid: str, head: str) -> tuple[str, bool] | None:
+        import redis
+
+        flag, res, kept_key = f"{self.p}delivered:{key}", f"{self.p}result:{key}", f"{self.p}pending:{openid}"
+        with self.r.pipeline() as pipe:
+            while True:
+                try:
+                    pipe.watch(flag, res, kept_key)  # type: ignore[no-untyped-call]
+                    state, text = pipe.get(flag), pipe.get(res)
+                    if not text or state == "1":
+                        pipe.unwatch()
+                        return None
+                    kept = [str(x) for x in pipe.lrange(kept_key, 0, -1)]
+                    composed = head + "\n\n".join(kept) + "\n\n" + str(text) if kept else str(text)
+                    pipe.multi()
+                    pipe.set(flag, "2", ex=self.ttl)
+                    pipe.set(res, composed, ex=self.ttl)
+                    pipe.delete(kept_key)
+                    pipe.execute()
+                    return composed, state is None
+                except redis.WatchError:
+                    continue
 
     def add_pending(self, openid: str, text: str) -> None:
         self.r.rpush(f"{self.p}pending:{openid}", text)
