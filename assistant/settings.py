@@ -3,6 +3,7 @@ and an embedded default that runs on a laptop with no model, no GPU and no serve
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -201,6 +202,10 @@ class DispatchSettings(BaseModel):
         default_factory=list, description="sha256 digests of the command center's service tokens for /v1/reports "
         "(empty = the API keys of GRIDWORKER_API__KEY_HASHES)",
     )
+    token_names: dict[str, str] = Field(
+        default_factory=dict, description="names of those service tokens in the report event log, by digest "
+        '({"<sha256>": "center-1"}); an unnamed token is center:<8 hex of a digest of its digest>, never its text',
+    )
     grid_map: Path | None = Field(
         default=None, description="JSON grid map (grid id, keywords, polygon) that assigns reports to grids"
     )
@@ -208,6 +213,16 @@ class DispatchSettings(BaseModel):
     outbox_backoff_s: float = 1.0
     outbox_backoff_cap_s: float = 300.0
     timeout_s: float = 5.0
+
+    @field_validator("token_names")
+    @classmethod
+    def _token_names(cls, names: dict[str, str]) -> dict[str, str]:
+        out = {digest.strip().lower(): name for digest, name in names.items()}
+        for digest, name in out.items():
+            if not re.fullmatch(r"[0-9a-f]{64}", digest) or not re.fullmatch(r"[\w.-]{1,32}", name):
+                raise ValueError("token_names maps a service token's sha256 digest to a name of 1..32 letters, "
+                                 "digits, '.', '_' or '-'")
+        return out
 
 
 class ReportSettings(BaseModel):

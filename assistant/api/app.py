@@ -32,6 +32,7 @@ from assistant.api.security import page_headers
 from assistant.api.state import Metrics, State
 from assistant.domain import Answer, SearchFilters
 from assistant.errors import GridworkerError, InputError
+from assistant.privacy import install_log_masking
 from assistant.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -105,6 +106,7 @@ def create_app(
     from assistant.settings import get_settings
 
     settings = settings or get_settings()
+    install_log_masking()  # no phone, ID or bank card number in any log line of this process
     state = State(settings, service, extra_key_hashes or [])
     state.wechat = wechat
     state.dispatch = dispatch if dispatch is not None else getattr(wechat, "reports", None) and wechat.reports.dispatch

@@ -4,10 +4,12 @@ and the exceptions the app turns into Chinese error bodies. The routers import f
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Header, Request
 
+from assistant.api.security import hash_key
 from assistant.api.state import State
 
 
@@ -72,11 +74,32 @@ def worker(request: Request, key: Annotated[str | None, Depends(presented_key)])
     return owner_of(key)
 
 
-def service_token(request: Request, key: Annotated[str | None, Depends(presented_key)]) -> str:
-    """The command center's service token (dispatch API); the actor name recorded in the event log."""
-    if not get_state(request).service_tokens.check(key):
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """Who called the dispatch API: the name its changes carry in the event log, and whether it reads personal data
+    whole (only the command center's own service tokens: they dispatch and call residents back)."""
+
+    actor: str
+    personal: bool
+
+
+def key_id(digest: str) -> str:
+    """A key's public id: 8 hex of a digest of its digest (never any part of the key, nor of the digest stored)."""
+    return hashlib.sha256(("actor:" + digest).encode("utf-8")).hexdigest()[:8]
+
+
+def service_token(request: Request, key: Annotated[str | None, Depends(presented_key)]) -> Caller:
+    """The dispatch API's caller: a service token of GRIDWORKER_DISPATCH__TOKEN_HASHES is the center, named by
+    __TOKEN_NAMES (or its id) and reading personal data whole; an API key admitted because no service tokens are
+    configured reads it masked."""
+    state = get_state(request)
+    if not key or not state.service_tokens.check(key):
         raise Unauthorized(bool(key))
-    return "center:" + (key or "")[-6:]
+    dispatch = state.settings.dispatch
+    digest = hash_key(key)
+    if digest in {d.strip().lower() for d in dispatch.token_hashes}:
+        return Caller("center:" + dispatch.token_names.get(digest, key_id(digest)), personal=True)
+    return Caller("key:" + key_id(digest), personal=False)
 
 
 Worker = Annotated[str, Depends(worker)]

@@ -1,5 +1,7 @@
 """The dispatch API (the command center's intake and the console's reports board), authenticated by a service
-token. Store errors become Chinese messages here; a refused status change names the statuses it may move to."""
+token. Store errors become Chinese messages here; a refused status change names the statuses it may move to.
+Personal numbers (ID, bank card, phone) come back whole only to the center's service tokens, masked to any other
+caller (`assistant.privacy`)."""
 
 from __future__ import annotations
 
@@ -9,12 +11,13 @@ from fastapi import APIRouter, Depends, Header, Query
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
-from assistant.api.deps import Problem, StateDep, service_token
+from assistant.api.deps import Caller, Problem, StateDep, service_token
 from assistant.dispatch.store import STATUS_ZH, TRANSITIONS, DispatchError, KeyReused
+from assistant.privacy import mask_report
 from assistant.reports.schema import DESCRIPTION_MAX, ReportDraft
 
 router = APIRouter(tags=["dispatch"])
-Actor = Annotated[str, Depends(service_token)]
+Actor = Annotated[Caller, Depends(service_token)]
 CODES = {400: "bad_request", 404: "not_found", 409: "conflict", 422: "invalid_report", 503: "unavailable"}
 
 
@@ -43,6 +46,10 @@ def _call(fn: Any, *args: Any, **kwargs: Any) -> Any:
         raise Problem(exc.status, CODES.get(exc.status, "error"), messages.get(exc.status, exc.user_message)) from exc
 
 
+def _shown(report: dict[str, Any], actor: Caller) -> dict[str, Any]:
+    return dict(report) if actor.personal else mask_report(report)
+
+
 def _refused_move(current: str, wanted: str) -> str:
     allowed = "、".join(STATUS_ZH[s] for s in sorted(TRANSITIONS.get(current, ())))
     return (f"工单当前为「{STATUS_ZH.get(current, current)}」，不能改为「{STATUS_ZH.get(wanted, wanted)}」"
@@ -57,8 +64,8 @@ def create_report(
     if not idempotency_key:
         raise Problem(400, "idempotency_key_required", "请在请求头 Idempotency-Key 中提供幂等键。")
     draft = ReportDraft.model_validate(body.model_dump(exclude={"openid"}))
-    result = _call(state.dispatch.submit, draft, idempotency_key, body.openid, actor)
-    return JSONResponse(result.report, status_code=201 if result.created else 200)
+    result = _call(state.dispatch.submit, draft, idempotency_key, body.openid, actor.actor)
+    return JSONResponse(_shown(result.report, actor), status_code=201 if result.created else 200)
 
 
 @router.get("/v1/reports/{ref}", summary="工单详情（含事件记录）")
@@ -66,7 +73,7 @@ def get_report(ref: str, actor: Actor, state: StateDep) -> dict[str, Any]:
     report = state.dispatch.get(ref)
     if report is None:
         raise Problem(404, "not_found", "工单不存在。")
-    return dict(report)
+    return _shown(report, actor)
 
 
 @router.get("/v1/reports", summary="工单列表（按状态、网格、类别筛选）")
@@ -75,13 +82,13 @@ def list_reports(
     status: str | None = None, grid: str | None = None, category: str | None = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50, offset: Annotated[int, Query(ge=0)] = 0,
 ) -> list[dict[str, Any]]:
-    return list(state.dispatch.listing(status, grid, category, None, limit, offset))
+    return [_shown(r, actor) for r in state.dispatch.listing(status, grid, category, None, limit, offset)]
 
 
 @router.patch("/v1/reports/{ref}", summary="更新工单状态 / 备注 / 评分")
 def update_report(ref: str, body: ReportPatch, actor: Actor, state: StateDep) -> dict[str, Any]:
     try:
-        return dict(_call(state.dispatch.update, ref, actor, body.status, body.note, body.rating))
+        return _shown(_call(state.dispatch.update, ref, actor.actor, body.status, body.note, body.rating), actor)
     except Problem as problem:
         current = state.dispatch.get(ref, events=False) if problem.status == 409 and body.status else None
         if current is None or body.status in TRANSITIONS.get(current["status"], ()):

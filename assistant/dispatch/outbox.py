@@ -16,6 +16,7 @@ from typing import Any
 import httpx
 
 from assistant.dispatch.store import DispatchStore
+from assistant.privacy import mask
 from assistant.settings import DispatchSettings
 
 logger = logging.getLogger(__name__)
@@ -67,7 +68,7 @@ class OutboxWorker:
         try:
             r = await self._client.post(str(s.url), json=report, headers=headers)
             ok = 200 <= r.status_code < 300
-            error = "" if ok else f"HTTP {r.status_code}: {r.text[:200]}"
+            error = "" if ok else f"HTTP {r.status_code}: {mask(r.text)[:200]}"  # a peer may echo the report
         except httpx.HTTPError as exc:
             ok, error = False, f"{type(exc).__name__}: {exc}"
         if ok:

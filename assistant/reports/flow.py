@@ -23,10 +23,11 @@ from assistant.answering.emergency import EmergencyDetector
 from assistant.channels.wechat.store import ChannelStore
 from assistant.dispatch.store import STATUS_ZH, DispatchStore
 from assistant.ports import ChatModel
+from assistant.privacy import mask, mask_contact
 from assistant.reports.extract import clean_description, extract_llm, extract_rules
 from assistant.reports.grids import GridMap
 from assistant.reports.intent import IntentReader, Reading
-from assistant.reports.schema import Location, ReportDraft, mask_phone
+from assistant.reports.schema import Location, ReportDraft
 from assistant.retrieval.normalize import normalize_query
 
 logger = logging.getLogger(__name__)
@@ -313,7 +314,7 @@ class ReportDesk:
         result = self.dispatch.submit(draft, flow.key, openid)
         self.save(openid, Flow(key=flow.key, draft=flow.draft))  # a repeated 确认 finds the same ticket
         logger.info("report %s from %s (%s)", result.report["ticket"], openid[-6:],
-                    mask_phone(draft.contact or "-"))
+                    mask_contact(draft.contact or "-"))
         template = SUBMITTED if result.created else ALREADY
         return template.format(ticket=result.report["ticket"])
 
@@ -324,7 +325,7 @@ def _draft(flow: Flow) -> ReportDraft:
     try:
         return ReportDraft.model_validate(flow.draft or {})
     except ValidationError as exc:
-        logger.warning("dropped a report draft that does not validate: %s", str(exc)[:200])
+        logger.warning("dropped a report draft that does not validate: %s", mask(str(exc))[:200])
         flow.draft = None
         return ReportDraft()
 
@@ -335,14 +336,15 @@ def _told(text: str) -> str:
 
 
 def _progress_line(report: dict[str, Any]) -> str:
-    return (f"{report['ticket']}｜{report['description'][:20]}｜{STATUS_ZH.get(report['status'], report['status'])}"
+    status = STATUS_ZH.get(report["status"], report["status"])
+    return (f"{report['ticket']}｜{mask(report['description'])[:20]}｜{status}"  # masked before it is cut
             f"｜更新于 {report['updated_at'][:16].replace('T', ' ')}")
 
 
 def status_notice(report: dict[str, Any], note: str = "") -> str:
     text = f"您反映的问题（工单 {report['ticket']}）状态更新：{STATUS_ZH.get(report['status'], report['status'])}。"
     if note:
-        text += f"\n说明：{note}"
+        text += f"\n说明：{mask(note)}"
     if report["status"] == "resolved":
         text += "\n如对处理结果满意，请回复“评价 5”（1～5分）。"
     return text

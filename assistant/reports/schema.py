@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import re
 from typing import Literal
 
 from pydantic import BaseModel, Field
+
+from assistant.privacy import mask, mask_contact
 
 CATEGORIES: dict[str, str] = {
     "city_appearance": "市容环境", "street_order": "街面秩序", "illegal_construction": "违法建设",
@@ -22,7 +23,6 @@ Category = Literal[
 Urgency = Literal["routine", "urgent", "emergency"]
 DESCRIPTION_MAX = 1000
 URGENCY_ZH = {"routine": "一般", "urgent": "紧急", "emergency": "特急（危及安全）"}
-_PHONE = re.compile(r"(?<!\d)(1[3-9]\d)(\d{4})(\d{4})(?!\d)")
 
 
 class Location(BaseModel):
@@ -60,21 +60,17 @@ class ReportDraft(BaseModel):
         return out
 
     def summary(self) -> str:
+        """The report as the resident is shown it to confirm: ID, bank card and phone numbers masked."""
         lines = [
             f"类别：{CATEGORIES[self.category]}",
-            f"位置：{self.location.describe() or '（未填写）'}",
-            f"情况：{self.description or '（未填写）'}",
+            f"位置：{mask(self.location.describe()) or '（未填写）'}",
+            f"情况：{mask(self.description) or '（未填写）'}",
             f"紧急程度：{URGENCY_ZH[self.urgency]}",
         ]
         if self.occurred_at:
-            lines.append(f"发生时间：{self.occurred_at}")
+            lines.append(f"发生时间：{mask(self.occurred_at)}")
         if self.photos:
             lines.append(f"照片：{len(self.photos)} 张")
         if self.contact:
-            lines.append(f"联系电话：{mask_phone(self.contact)}")
+            lines.append(f"联系电话：{mask_contact(self.contact)}")
         return "\n".join(lines)
-
-
-def mask_phone(text: str) -> str:
-    """138****5678: what logs and summaries show of a phone number."""
-    return _PHONE.sub(lambda m: f"{m.group(1)}****{m.group(3)}", text)

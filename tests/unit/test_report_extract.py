@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from assistant.privacy import mask_phone
 from assistant.reports.extract import classify, extract_rules
-from assistant.reports.schema import Location, ReportDraft, mask_phone
+from assistant.reports.schema import Location, ReportDraft
 
 pytestmark = pytest.mark.unit
 
