@@ -69,6 +69,8 @@ def ingest(
     rebuild: Annotated[bool, typer.Option(help="Delete the index first and build it anew.")] = False,
 ) -> None:
     """Ingest a folder incrementally: only changed articles are re-encoded; removed files are deleted."""
+    from rich.markup import escape
+
     from assistant import wiring
 
     settings = _settings(index)
@@ -90,11 +92,13 @@ def ingest(
     finally:
         comp.close()
     for name, reason in report.skipped:
-        console.print(f"[yellow]skipped[/yellow] {name}: {reason}")
+        console.print(f"[yellow]skipped[/yellow] {escape(name)}: {escape(reason)}")
+    for name, what in report.warnings:
+        console.print(f"[yellow]warning[/yellow] {escape(name)}: {escape(what)}")
     console.print(
         f"documents {report.documents}, chunks added {report.added}, updated {report.updated}, "
         f"unchanged {report.unchanged}, deleted {report.deleted}, skipped files {len(report.skipped)}, "
-        f"{report.seconds:.2f} s"
+        f"warnings {len(report.warnings)}, {report.seconds:.2f} s"
     )
 
 

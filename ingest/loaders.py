@@ -3,7 +3,8 @@
 matter (the team's guides), or from the folder name.
 
 Each format goes through a well-kept library: pypdf, python-docx, BeautifulSoup. A file that cannot be read
-raises `DocumentError` with the reason; the pipeline reports it and moves on.
+raises `DocumentError` with the reason; the pipeline reports it and moves on. What is wrong with the manifest (and a
+file it does not list) is a warning, (file, what), passed to the caller's `warn`: a bad entry never stops a run.
 """
 
 from __future__ import annotations
@@ -13,13 +14,12 @@ import json
 import logging
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from assistant.domain import SourceDocument
 from assistant.errors import DocumentError
 from assistant.retrieval.normalize import normalize_document
+from ingest.manifest import MANIFEST, ManifestEntry, WarnFn, load_manifest, log_warning
 
 logger = logging.getLogger(__name__)
 
@@ -27,35 +27,6 @@ SUPPORTED = (".md", ".txt", ".html", ".htm", ".docx", ".pdf")
 SKIP_NAMES = {"readme.md", "readme.txt", "changelog.md", "license", "license.md"}
 _DATE_IN_NAME = re.compile(r"\((\d{4}-\d{2}-\d{2})\)")
 _FRONT_MATTER = re.compile(r"\A---\n(.*?)\n---\n", re.S)
-
-
-@dataclass(frozen=True, slots=True)
-class ManifestEntry:
-    category: str | None
-    category_name: str | None
-    title: str | None
-    level: str | None
-    date: str | None
-
-
-def load_manifest(root: Path) -> dict[str, ManifestEntry]:
-    """Both manifest shapes in use: {categories: [{id, name_zh, documents: [...]}]} and a list of entries."""
-    path = root / "manifest.json"
-    if not path.is_file():
-        return {}
-    data: Any = json.loads(path.read_text(encoding="utf-8"))
-    out: dict[str, ManifestEntry] = {}
-    if isinstance(data, dict) and "categories" in data:
-        for cat in data["categories"]:
-            for doc in cat.get("documents", []):
-                out[doc["file"]] = ManifestEntry(
-                    cat["id"], cat.get("name_zh"), doc.get("title"), doc.get("level"), doc.get("date")
-                )
-    elif isinstance(data, list):
-        for doc in data:
-            title = doc.get("title") or doc.get("law_name")
-            out[doc["file"]] = ManifestEntry(None, None, title, doc.get("level"), doc.get("date"))
-    return out
 
 
 def load_taxonomy(path: Path) -> dict[str, str]:
@@ -182,11 +153,21 @@ def front_matter(text: str) -> tuple[dict[str, str], str]:
     return meta, text[m.end() :]
 
 
-def load(root: Path, taxonomy: dict[str, str]) -> Iterator[SourceDocument | DocumentError]:
-    """Yield each document under root, or the error that made it unreadable (never raise mid-run)."""
+def load(
+    root: Path, taxonomy: dict[str, str], warn: WarnFn = log_warning
+) -> Iterator[SourceDocument | DocumentError]:
+    """Yield each document under root, or the error that made it unreadable (never raise mid-run). What is wrong
+    with the manifest, an entry naming no file here, and a file it does not list (whose category then comes from
+    its folder) go to `warn` as (file, what): the run goes on."""
     root = root.resolve()
-    manifest = load_manifest(root)
-    for path in discover(root):
+    manifest = load_manifest(root, taxonomy, warn)
+    paths = discover(root)
+    if manifest:
+        present = {p.relative_to(root).as_posix() for p in paths}
+        for file in manifest:
+            if file not in present:
+                warn(file, f"listed in {MANIFEST} but not found in the folder (or not a type ingest reads)")
+    for path in paths:
         rel = path.relative_to(root).as_posix()
         if not path.resolve().is_relative_to(root):  # a link out of the folder is not followed (nor indexed)
             yield DocumentError("a link to a file outside the folder: not followed", file=rel)
@@ -207,23 +188,35 @@ def load(root: Path, taxonomy: dict[str, str]) -> Iterator[SourceDocument | Docu
             yield DocumentError(str(exc), file=rel)
             continue
         meta, text = front_matter(text)
-        entry = manifest.get(rel)
-        folder = rel.split("/", 1)[0] if "/" in rel else ""
-        category = meta.get("category") or (entry.category if entry else None) or folder or "uncategorized"
-        category_name = (entry.category_name if entry else None) or taxonomy.get(category) or category
-        date_match = _DATE_IN_NAME.search(path.name)
-        yield SourceDocument(
-            root=str(root),
-            file=rel,
-            text=text,
-            file_hash=file_hash,
-            category=category,
-            category_name=category_name,
-            level=meta.get("level") or (entry.level if entry else None) or ("guide" if meta else "unknown"),
-            title=meta.get("title") or (entry.title if entry else None),
-            date=meta.get("updated")
-            or (entry.date if entry else None)
-            or (date_match.group(1) if date_match else None),
-            audience="worker" if meta.get("audience") == "worker" else "public",
-            meta=meta,
-        )
+        entry = manifest.get(rel) if manifest else None
+        doc = _document(root, rel, text, file_hash, meta, entry, taxonomy)
+        if manifest is not None and entry is None and not meta.get("category"):
+            where = "from its folder name" if "/" in rel else "as it is in no category folder"
+            warn(rel, f"not in {MANIFEST}: category {doc.category!r} {where}")
+        yield doc
+
+
+def _document(
+    root: Path, rel: str, text: str, file_hash: str, meta: dict[str, str], entry: ManifestEntry | None,
+    taxonomy: dict[str, str],
+) -> SourceDocument:
+    """Metadata by precedence: front matter, then the manifest entry, then the folder and file name."""
+    folder = rel.split("/", 1)[0] if "/" in rel else ""
+    category = meta.get("category") or (entry.category if entry else None) or folder or "uncategorized"
+    category_name = (entry.category_name if entry else None) or taxonomy.get(category) or category
+    date_match = _DATE_IN_NAME.search(rel.rsplit("/", 1)[-1])
+    return SourceDocument(
+        root=str(root),
+        file=rel,
+        text=text,
+        file_hash=file_hash,
+        category=category,
+        category_name=category_name,
+        level=meta.get("level") or (entry.level if entry else None) or ("guide" if meta else "unknown"),
+        title=meta.get("title") or (entry.title if entry else None),
+        date=meta.get("updated")
+        or (entry.date if entry else None)
+        or (date_match.group(1) if date_match else None),
+        audience="worker" if meta.get("audience") == "worker" else "public",
+        meta=meta,
+    )

@@ -5,6 +5,12 @@ A run compares the folder with that state: an unchanged file costs one hash; a c
 only chunks whose content hash changed are re-encoded and upserted (the others get the new file hash stamped);
 points of removed files and of vanished articles are deleted. A file that cannot be read or has nothing to
 index is reported and skipped, and its existing points are left untouched.
+
+Limits (issue 26 #7), so that one file cannot flood the index: within a file, chunks whose text is the same after
+whitespace is collapsed are indexed once (the first; the count dropped is a warning in the report); a file with
+more than `MAX_CHUNKS_PER_FILE` distinct chunks is skipped. Across files the same text is kept (laws quote each
+other, and each quotation cites its own law); only a file whose bytes are those of an earlier file in the run is
+skipped as a copy, and points it had are deleted. Manifest problems reach the report as warnings too.
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
 
 from assistant.domain import Chunk, IngestReport, SourceDocument
@@ -27,6 +34,18 @@ logger = logging.getLogger(__name__)
 
 ProgressFn = Callable[[str], None]
 _FLUSH_AT = 2048
+# The largest real documents chunk into 526 (民法典·合同编, shared corpus) and 695 (a STARD judicial
+# interpretation) chunks of 500 characters; ten times the former still leaves a flood no room.
+MAX_CHUNKS_PER_FILE = 5000
+_MOSTLY = 0.5  # a file whose chunks are more than half duplicates (and at least _MOSTLY_MIN) is called out
+_MOSTLY_MIN = 20
+
+
+@dataclass(slots=True)
+class RunReport(IngestReport):
+    """The counts, plus what an operator should look at though nothing was skipped for it: (file, what)."""
+
+    warnings: list[tuple[str, str]] = field(default_factory=list)
 
 
 class Ingestor:
@@ -68,19 +87,20 @@ class Ingestor:
 
     def run(
         self, root: Path, on_file: ProgressFn | None = None, total: Callable[[int], None] | None = None
-    ) -> IngestReport:
-        """Bring the index in line with the folder. Returns counts of what changed."""
+    ) -> RunReport:
+        """Bring the index in line with the folder. Returns counts of what changed, skipped files and warnings."""
         started = time.perf_counter()
         root = root.resolve()
         if not root.is_dir():
             raise DocumentError("not a folder", file=str(root))
-        report = IngestReport()
+        report = RunReport()
         state = self.index.scroll_state(str(root))
         if total is not None:
             total(len(loaders.discover(root)))
         pending = _Batch()
         seen_files: set[str] = set()
-        for item in loaders.load(root, self.taxonomy):
+        first_with: dict[str, str] = {}  # file bytes' hash → the first file that had them
+        for item in loaders.load(root, self.taxonomy, partial(_warn, report)):
             if isinstance(item, DocumentError):
                 name = item.file or "?"
                 report.skipped.append((name, item.reason))
@@ -88,6 +108,12 @@ class Ingestor:
                 logger.warning("skipped %s", item)
                 if on_file:
                     on_file(name)
+                continue
+            if (first := first_with.setdefault(item.file_hash, item.file)) != item.file:
+                # Not in seen_files: points a copy had (before this check existed) are deleted.
+                report.skipped.append((item.file, f"the same bytes as {first}: indexed once, under {first}"))
+                if on_file:
+                    on_file(item.file)
                 continue
             seen_files.add(item.file)
             # The stamp covers the encoders too: a new dictionary, lexicon or model re-encodes every file.
@@ -111,10 +137,10 @@ class Ingestor:
         return report
 
     def _diff_file(
-        self, src: SourceDocument, old: dict[str, tuple[str, str]], pending: _Batch, report: IngestReport
+        self, src: SourceDocument, old: dict[str, tuple[str, str]], pending: _Batch, report: RunReport
     ) -> None:
         try:
-            chunks = self.chunk_document(src)
+            chunks = self._limited(src, self.chunk_document(src), report)
         except DocumentError as exc:
             report.skipped.append((src.file, exc.reason))
             report.documents -= 1
@@ -141,6 +167,22 @@ class Ingestor:
         pending.delete.extend(vanished)
         report.deleted += len(vanished)
 
+    @staticmethod
+    def _limited(src: SourceDocument, chunks: list[Chunk], report: RunReport) -> list[Chunk]:
+        """The file's chunks with repeated text dropped; raises DocumentError past the per-file cap."""
+        kept = unique_chunks(chunks)
+        if len(kept) > MAX_CHUNKS_PER_FILE:
+            raise DocumentError(f"{len(kept):,} chunks, more than the {MAX_CHUNKS_PER_FILE:,} one document may "
+                                "have: not indexed", file=src.file)
+        dropped = len(chunks) - len(kept)
+        if dropped:
+            what = (f"{dropped:,} duplicate chunks of {len(chunks):,} dropped (the same text repeated in the file is "
+                    f"indexed once: {len(kept):,} kept)")
+            if dropped > _MOSTLY * len(chunks) and dropped >= _MOSTLY_MIN:
+                what += "; the file is mostly repeated text, check it"
+            _warn(report, src.file, what)
+        return kept
+
     def _write(self, batch: _Batch) -> None:
         if batch.chunks:
             texts = [c.index_text() for c in batch.chunks]
@@ -152,6 +194,23 @@ class Ingestor:
         for ids, file_hash in batch.restamp:
             self.index.set_file_hash(ids, file_hash)
         self.index.delete(batch.delete)
+
+
+def _warn(report: RunReport, file: str, what: str) -> None:
+    report.warnings.append((file, what))
+    logger.info("warning: %s: %s", file, what)  # the report is what the operator reads; the log is for --verbose
+
+
+def unique_chunks(chunks: list[Chunk]) -> list[Chunk]:
+    """The first chunk of each text, whitespace collapsed: a repeated passage is one passage."""
+    seen: set[str] = set()
+    out: list[Chunk] = []
+    for chunk in chunks:
+        key = " ".join(chunk.text.split())
+        if key not in seen:
+            seen.add(key)
+            out.append(chunk)
+    return out
 
 
 @dataclass(slots=True)
