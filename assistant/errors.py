@@ -8,6 +8,7 @@ GridworkerError
  │    └── SchemaMismatch  the index on disk was built with another schema/model; re-ingest with --rebuild
  ├── EmbedderError        an embedding model cannot be loaded or run
  ├── LLMUnavailable       the chat model server is down, too slow or keeps failing (answers fall back to extractive)
+ ├── DependencyUnavailable  a service the deployment is configured with (Redis) is unreachable or too slow
  ├── InputError           a user's request is invalid (empty, too long); its user_message says what to fix
  └── DocumentError        one input document cannot be read or parsed (ingest reports it and skips the file)
 
@@ -79,6 +80,17 @@ class DocumentError(GridworkerError):
 
 class LLMUnavailable(GridworkerError):
     user_message = "智能问答服务暂时不可用，已为您改用政策原文摘录答复。"
+
+
+class DependencyUnavailable(GridworkerError):
+    """A configured service (`dependency`: "redis") did not answer in time. The API answers 503 and /readyz names
+    it; WeChat gets a passive 「请稍后再发」 instead of an answer."""
+
+    user_message = "系统繁忙，请稍后再试。"
+
+    def __init__(self, dependency: str, detail: str) -> None:
+        super().__init__(f"{dependency} unavailable: {detail}")
+        self.dependency = dependency
 
 
 class InputError(GridworkerError):

@@ -236,6 +236,13 @@ class ReportSettings(BaseModel):
 
 class RedisSettings(BaseModel):
     url: str | None = Field(default=None, description="redis://127.0.0.1:6379/0; unset = the local SQLite file")
+    prefix: str = Field(default="gw:", description="key prefix: the channel state under <prefix>wx:, the rate "
+                        "buckets under <prefix>rate:")
+    # short, so that a dead or hanging Redis cannot eat WeChat's 5 s: at most two tries of each per command
+    connect_timeout_s: float = Field(default=0.5, gt=0)
+    timeout_s: float = Field(default=1.0, gt=0)
+    retry_s: float = Field(default=5.0, ge=0, description="after a Redis error the rate limits count per process "
+                           "this long before Redis is tried again")
 
 
 class Settings(BaseSettings):

@@ -19,9 +19,12 @@ from assistant.retrieval.tokenize import Tokenizer
 from assistant.settings import Settings
 
 if TYPE_CHECKING:
+    import redis
+
     from assistant.answering.decision import DecisionModel
     from assistant.answering.emergency import EmergencyDetector
     from assistant.answering.pipeline import AnswerService
+    from assistant.api.security import Limiter
     from assistant.channels.wechat.channel import WeChatChannel
     from assistant.channels.wechat.protocol import Protocol
     from assistant.channels.wechat.store import ChannelStore
@@ -270,9 +273,31 @@ def build_channel_store(settings: Settings) -> ChannelStore:
     """Redis when configured (several hosts), else a SQLite file beside the index (several processes, one host)."""
     from assistant.channels.wechat.store import RedisStore, SQLiteStore
 
-    if settings.redis.url:
-        return RedisStore(settings.redis.url)
+    r = settings.redis
+    if r.url:
+        return RedisStore(r.url, prefix=r.prefix + "wx:", connect_timeout_s=r.connect_timeout_s, timeout_s=r.timeout_s)
     return SQLiteStore(settings.wechat.state_db or settings.index_dir.parent / "wechat.sqlite3")
+
+
+def build_redis(settings: Settings) -> redis.Redis:
+    """A Redis client with the configured (short) timeouts; GRIDWORKER_REDIS__URL must be set."""
+    from assistant.channels.wechat.store import connect
+
+    r = settings.redis
+    if not r.url:
+        raise ConfigError("GRIDWORKER_REDIS__URL is not set")
+    return connect(r.url, r.connect_timeout_s, r.timeout_s)
+
+
+def build_limiter(settings: Settings, name: str, per_minute: int, burst: int) -> Limiter:
+    """A token bucket per client: shared by every process in Redis when it is configured (per process while Redis is
+    down), per process otherwise. `name` keeps the API's and WeChat's buckets apart."""
+    from assistant.api.security import RateLimiter, SharedRateLimiter
+
+    if not settings.redis.url:
+        return RateLimiter(per_minute, burst)
+    return SharedRateLimiter(build_redis(settings), f"{settings.redis.prefix}rate:{name}:", per_minute, burst,
+                             settings.redis.retry_s)
 
 
 def build_dispatch(settings: Settings) -> DispatchStore:
@@ -315,7 +340,8 @@ def build_wechat(
         intent=answers.intent or build_intent(settings), detector=answers.detector,
         memory_s=settings.reports.memory_s,
     )
-    return WeChatChannel(answers, store, w, api, reports=desk)
+    limiter = build_limiter(settings, "wechat", w.rate_per_minute, w.rate_burst)
+    return WeChatChannel(answers, store, w, api, reports=desk, limiter=limiter)
 
 
 def build_protocol(settings: Settings) -> Protocol:

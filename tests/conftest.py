@@ -111,3 +111,16 @@ def pg_url():  # type: ignore[no-untyped-def]
     finally:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         conn.close()
+
+
+@pytest.fixture(scope="session")
+def redis_url():  # type: ignore[no-untyped-def]
+    """The Redis on 127.0.0.1:6379 (tests keep to a key prefix of their own and delete it afterwards)."""
+    redis = pytest.importorskip("redis")
+    try:
+        redis.Redis(host="127.0.0.1", port=6379, socket_connect_timeout=2).ping()
+    except redis.RedisError as exc:
+        if os.environ.get("GRIDWORKER_REQUIRE_SERVICES"):
+            pytest.fail(f"Redis is not reachable on 127.0.0.1:6379: {exc}")
+        pytest.skip(f"Redis is not reachable on 127.0.0.1:6379: {exc}")
+    return "redis://127.0.0.1:6379/0"

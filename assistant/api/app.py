@@ -31,7 +31,7 @@ from assistant.api.deps import Problem, RateLimited, Unauthorized, limited, owne
 from assistant.api.security import page_headers
 from assistant.api.state import Metrics, State
 from assistant.domain import Answer, SearchFilters
-from assistant.errors import GridworkerError, InputError
+from assistant.errors import DependencyUnavailable, GridworkerError, InputError
 from assistant.privacy import install_log_masking
 from assistant.settings import Settings
 
@@ -121,6 +121,10 @@ def create_app(
         from assistant import wiring
         from assistant.dispatch.outbox import OutboxWorker
 
+        if settings.redis.url:
+            state.redis = wiring.build_redis(settings)
+            state.limiter = wiring.build_limiter(settings, "api", settings.api.rate_per_minute,
+                                                 settings.api.rate_burst)
         if state.dispatch is None:
             state.dispatch = wiring.build_dispatch(settings)
         if getattr(state.dispatch, "engine", None) is not None:
@@ -213,7 +217,7 @@ def create_app(
         401: {"model": ErrorOut, "description": "网格员身份需要有效的 API key"},
         422: {"model": ErrorOut, "description": "问题为空、过长或请求格式错误"},
         429: {"model": ErrorOut, "description": "请求过于频繁"},
-        503: {"model": ErrorOut, "description": "知识库不可用"},
+        503: {"model": ErrorOut, "description": "知识库或依赖的服务（Redis）暂时不可用"},
     }
 
     @app.post("/v1/ask", response_model=AskResponse, responses=responses, tags=["answers"],
@@ -296,10 +300,11 @@ def create_app(
     def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
-    @app.get("/readyz", tags=["ops"], summary="就绪：知识库已加载；大模型是否可达")
+    @app.get("/readyz", tags=["ops"], summary="就绪：知识库已加载、Redis（如已配置）可达；大模型是否可达")
     def readyz() -> JSONResponse:
         service = state.service
         body: dict[str, Any] = {"ready": False}
+        redis_ok = _redis_reachable(state)
         if service is not None:
             try:
                 points = service.retriever.index.count()
@@ -312,6 +317,8 @@ def create_app(
                 "llm": {"configured": chat is not None, "reachable": chat.ping() if chat is not None else None,
                         "model": chat.name if chat is not None else None},
             })
+        body["ready"] = body["ready"] and redis_ok is not False
+        body["redis"] = {"configured": redis_ok is not None, "reachable": redis_ok}
         return JSONResponse(body, status_code=200 if body["ready"] else 503)
 
     @app.get("/metrics", tags=["ops"], summary="Prometheus 指标", response_class=PlainTextResponse)
@@ -441,6 +448,20 @@ def _conversation(state: State, given: str | None, key: str | None, client: str)
     shown = given or secrets.token_urlsafe(16)
     owner = ("key:" + key) if key and state.keys.check(key) else client
     return shown, f"api:{hashlib.sha256(owner.encode()).hexdigest()[:16]}:{shown}"
+
+
+def _redis_reachable(state: State) -> bool | None:
+    """None when no Redis is configured; else whether it answers (the cause goes to the log, not to the prober)."""
+    from assistant.channels.wechat.store import ping
+
+    if state.redis is None:
+        return None
+    try:
+        ping(state.redis)
+    except DependencyUnavailable as exc:
+        logger.warning("not ready: %s", exc)
+        return False
+    return True
 
 
 def _owner(state: State, key: str | None) -> str | None:

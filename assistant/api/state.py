@@ -11,7 +11,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 
 from assistant.answering.pipeline import AnswerService
 from assistant.api.library import Library
-from assistant.api.security import KeyRing, RateLimiter
+from assistant.api.security import KeyRing, Limiter, RateLimiter
 from assistant.dispatch.notebook import Notebook
 from assistant.errors import GridworkerError
 from assistant.settings import Settings
@@ -45,7 +45,9 @@ class State:
         self.settings = settings
         self.service = service
         self.keys = KeyRing(settings.api.key_hashes + extra_keys)
-        self.limiter = RateLimiter(settings.api.rate_per_minute, settings.api.rate_burst)
+        # per process here; shared in Redis from start-up when GRIDWORKER_REDIS__URL is set
+        self.limiter: Limiter = RateLimiter(settings.api.rate_per_minute, settings.api.rate_burst)
+        self.redis: Any = None  # the Redis client /readyz pings, when Redis is configured
         self.metrics = Metrics.create()
         self.categories = _categories(settings.taxonomy)
         self.components: Any = None

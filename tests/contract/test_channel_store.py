@@ -20,18 +20,9 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ChannelSto
     if request.param == "sqlite":
         yield SQLiteStore(tmp_path / "store.sqlite3")
         return
-    import os
-
-    import redis
-
-    try:
-        redis.Redis(host="127.0.0.1", port=6379, socket_connect_timeout=2).ping()
-    except redis.RedisError as exc:
-        if os.environ.get("GRIDWORKER_REQUIRE_SERVICES"):
-            pytest.fail(f"Redis is not reachable on 127.0.0.1:6379: {exc}")
-        pytest.skip(f"Redis is not reachable: {exc}")
+    url = request.getfixturevalue("redis_url")  # skips without Redis, unless GRIDWORKER_REQUIRE_SERVICES is set
     prefix = f"gw:test:{uuid.uuid4().hex[:8]}:"
-    s = RedisStore("redis://127.0.0.1:6379/0", prefix=prefix)
+    s = RedisStore(url, prefix=prefix)
     yield s
     for key in s.r.scan_iter(f"{prefix}*"):
         s.r.delete(key)

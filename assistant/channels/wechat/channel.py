@@ -9,6 +9,8 @@
                 unverified: keep the connection until WeChat gives up on this attempt; its retry attaches to the
                 same job; the last attempt tells the resident to send any message to collect the answer.
 A message is answered by one model call and delivered once, however many retries and worker processes there are.
+With the channel store (Redis) unreachable a message can be neither deduplicated nor claimed, so it is not processed:
+the resident is asked at once to send it again (UNAVAILABLE) and the operator gets an error in the log.
 """
 
 from __future__ import annotations
@@ -18,16 +20,16 @@ import logging
 import os
 import socket
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
 from assistant.answering.pipeline import AnswerService
-from assistant.api.security import RateLimiter
+from assistant.api.security import Limiter, RateLimiter
 from assistant.channels.wechat.client import NO_PERMISSION, OUT_OF_WINDOW, SendError, WeChatApi
 from assistant.channels.wechat.protocol import Inbound, split_utf8
 from assistant.channels.wechat.store import ChannelStore
-from assistant.errors import GridworkerError
+from assistant.errors import DependencyUnavailable, GridworkerError
 from assistant.reports.flow import ReportDesk
 from assistant.settings import WeChatSettings
 
@@ -53,6 +55,7 @@ UNSUPPORTED = "暂不支持这种消息类型，请发送文字或语音。"
 TOO_FAST = "您发送得太快了，请稍等一会儿再试。"
 TOO_LONG = "消息太长了，请分几次发送，每次不超过{limit}个字。"
 FAILED = "抱歉，系统暂时无法处理您的消息，请稍后再试；紧急情况请拨打110、119或120。"
+UNAVAILABLE = "系统繁忙，您的这条消息暂未处理，请过一两分钟再发送一次；紧急情况请拨打110、119或120。"
 
 
 @dataclass(slots=True)
@@ -71,6 +74,7 @@ class WeChatChannel:
         api: WeChatApi | None = None,
         responder: Callable[[Inbound], str | None] | None = None,
         reports: ReportDesk | None = None,
+        limiter: Limiter | None = None,
     ) -> None:
         self.answers = answers
         self.store = store
@@ -79,12 +83,26 @@ class WeChatChannel:
         self.reports = reports
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self.jobs: dict[str, asyncio.Task[str | None]] = {}
-        self.limiter = RateLimiter(settings.rate_per_minute, settings.rate_burst)
+        self.limiter = limiter or RateLimiter(settings.rate_per_minute, settings.rate_burst)
         self.respond = responder or self.respond_to
         self.model_calls = 0  # answers produced by this process (tests and metrics read it)
 
     # -- the push ------------------------------------------------------------------------------------------------
     async def handle(self, inbound: Inbound) -> Outcome:
+        if not inbound.checked:
+            return self._unavailable(inbound, "its replay check could not run")
+        try:
+            return await self._handle(inbound)
+        except DependencyUnavailable as exc:
+            return self._unavailable(inbound, str(exc))
+
+    @staticmethod
+    def _unavailable(inbound: Inbound, why: str) -> Outcome:
+        logger.error("wechat %s from …%s not processed (no dedupe without the channel store), asked to resend: %s",
+                     inbound.dedupe_key, inbound.openid[-6:], why)
+        return Outcome(UNAVAILABLE)
+
+    async def _handle(self, inbound: Inbound) -> Outcome:
         key = inbound.dedupe_key
         attempt = await asyncio.to_thread(self.store.attempt, key)
         if inbound.msg_type != "event":
@@ -128,14 +146,19 @@ class WeChatChannel:
     async def _run(self, inbound: Inbound, key: str) -> str | None:
         try:
             text = await asyncio.to_thread(self.respond, inbound)
+        except DependencyUnavailable as exc:
+            logger.error("wechat job %s failed: %s", key, exc)
+            text = UNAVAILABLE
         except GridworkerError as exc:
             logger.error("wechat job %s failed: %s", key, exc)
             text = exc.user_message
         except Exception:
             logger.exception("wechat job %s crashed", key)
             text = FAILED
-        await asyncio.to_thread(self.store.set_result, key, text or "")
-        asyncio.get_running_loop().call_later(600, self.jobs.pop, key, None)
+        try:
+            await asyncio.to_thread(self.store.set_result, key, text or "")
+        finally:
+            asyncio.get_running_loop().call_later(600, self.jobs.pop, key, None)
         return text
 
     async def _follow(self, inbound: Inbound, key: str, attempt: int) -> Outcome:
@@ -171,15 +194,25 @@ class WeChatChannel:
 
     async def _late(self, inbound: Inbound, key: str, attempt: int, job: asyncio.Task[str | None]) -> Outcome:
         if self.settings.verified:
-            job.add_done_callback(lambda j: asyncio.ensure_future(self._push_when_done(inbound, key, j)))
+            job.add_done_callback(lambda j: self._in_background(key, self._push_when_done(inbound, key, j)))
             return Outcome(None)  # `success`: WeChat stops retrying, the answer goes out by customer service
         if attempt >= self.settings.attempts:
-            job.add_done_callback(lambda j: asyncio.ensure_future(self._keep_when_done(inbound, key, j)))
+            job.add_done_callback(lambda j: self._in_background(key, self._keep_when_done(inbound, key, j)))
             return Outcome(COLLECT)
         # Hold the connection past WeChat's cut-off: it gives up on this attempt and retries, and the retry attaches
         # to the same job. Nothing is delivered here: a reply after the cut-off would go to a closed connection.
         await asyncio.sleep(self.settings.hold_s)
         return Outcome(None)
+
+    @staticmethod
+    def _in_background(key: str, work: Coroutine[Any, Any, None]) -> None:
+        async def guarded() -> None:
+            try:
+                await work
+            except DependencyUnavailable as exc:
+                logger.error("wechat job %s: its late answer is lost, the channel store is unavailable: %s", key, exc)
+
+        asyncio.ensure_future(guarded())
 
     async def _push_when_done(self, inbound: Inbound, key: str, job: asyncio.Task[str | None]) -> None:
         text = job.result() if not job.cancelled() else None

@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import logging
 import secrets
 import time
 from dataclasses import dataclass
@@ -23,6 +24,9 @@ from wechatpy import parse_message
 from wechatpy.crypto import PrpCrypto, WeChatCrypto
 from wechatpy.replies import TextReply
 
+from assistant.errors import DependencyUnavailable
+
+logger = logging.getLogger(__name__)
 Mode = str  # "plain" | "compat" | "safe"
 
 
@@ -50,6 +54,7 @@ class Inbound:
     fields: dict[str, str]  # the decrypted XML's fields, as sent
     nonce: str
     timestamp: str
+    checked: bool = True  # False: the nonce store was unreachable, so the replay check could not run
 
     @property
     def openid(self) -> str:
@@ -132,7 +137,7 @@ class Protocol:
         if not signature_ok((self.token, timestamp, nonce), query.get("signature")):
             raise ProtocolError(403, "bad signature")
         self._fresh(timestamp, now)
-        self._not_replayed(timestamp, nonce, body)
+        checked = self._not_replayed(timestamp, nonce, body)
         outer = self._xml(body)
         mode: Mode = "plain"
         try:
@@ -159,14 +164,22 @@ class Protocol:
             message = parse_message(xml_text)
         except (ExpatError, KeyError, ValueError, TypeError, AttributeError) as exc:
             raise ProtocolError(400, f"unparseable message: {exc}") from exc
-        return Inbound(mode, message, fields, nonce, timestamp)
+        return Inbound(mode, message, fields, nonce, timestamp, checked)
 
-    def _not_replayed(self, timestamp: str, nonce: str, body: bytes) -> None:
+    def _not_replayed(self, timestamp: str, nonce: str, body: bytes) -> bool:
+        """False when the nonce store is unreachable: the push is parsed (so that it can be answered) but marked
+        unchecked, and the channel processes nothing of it."""
         if self.nonces is None:
-            return
+            return True
         key, digest = f"nonce:{timestamp}:{nonce}", hashlib.sha256(body).hexdigest()
-        if not self.nonces.claim(key, digest, 2 * self.window + 60) and self.nonces.owner(key) != digest:
+        try:
+            fresh = self.nonces.claim(key, digest, 2 * self.window + 60) or self.nonces.owner(key) == digest
+        except DependencyUnavailable as exc:
+            logger.error("wechat push not checked for replay: %s", exc)
+            return False
+        if not fresh:
             raise ProtocolError(403, "replayed signature with another body")
+        return True
 
     def _xml(self, body: bytes) -> dict[str, str]:
         upper = body.upper()

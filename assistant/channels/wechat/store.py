@@ -2,19 +2,29 @@
 answers waiting to be collected, the customer-service window per user, conversation turns per openid.
 
 Redis when `GRIDWORKER_REDIS__URL` is set (several hosts); a local SQLite file otherwise (several processes on one
-host; WAL mode, every change in one short transaction). Both implement `ChannelStore`.
+host; WAL mode, every change in one short transaction). Both implement `ChannelStore`. Redis that does not answer
+within its short timeouts is `DependencyUnavailable` (translated here, where redis-py's errors enter).
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import sqlite3
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, ParamSpec, Protocol, TypeVar
 
 from assistant.answering.conversation import Turn
+from assistant.errors import DependencyUnavailable
+
+if TYPE_CHECKING:
+    import redis
+
+P = ParamSpec("P")
+T = TypeVar("T")
 
 
 class ChannelStore(Protocol):
@@ -197,26 +207,61 @@ class SQLiteStore:
                        (name, json.dumps(value, ensure_ascii=False), expires))
 
 
+def connect(url: str, connect_timeout_s: float = 0.5, timeout_s: float = 1.0) -> redis.Redis:
+    """A Redis client that gives up quickly: a dead or hanging Redis costs a command at most two tries of
+    `connect_timeout_s` and `timeout_s` (one retry, no backoff: it rides over the stale pooled connection a Redis
+    restart leaves), not WeChat's 5-second window. It reconnects by itself when Redis is back."""
+    import redis
+    from redis.backoff import NoBackoff
+    from redis.retry import Retry
+
+    return redis.Redis.from_url(url, decode_responses=True, socket_connect_timeout=connect_timeout_s,
+                                socket_timeout=timeout_s, retry=Retry(NoBackoff(), 1))
+
+
+def translated(call: Callable[P, T]) -> Callable[P, T]:
+    """Redis unreachable, too slow or read-only (during a failover) becomes DependencyUnavailable."""
+
+    @functools.wraps(call)
+    def guarded(*args: P.args, **kwargs: P.kwargs) -> T:
+        import redis
+
+        try:
+            return call(*args, **kwargs)
+        except (redis.ConnectionError, redis.TimeoutError, redis.ReadOnlyError) as exc:
+            raise DependencyUnavailable("redis", str(exc) or type(exc).__name__) from exc
+
+    return guarded
+
+
+@translated
+def ping(client: redis.Redis) -> None:
+    """Raises DependencyUnavailable when Redis does not answer (readiness)."""
+    client.ping()
+
+
 class RedisStore:
     """The same contract on Redis: SET NX for claims, a Lua-free read-check-write guarded by WATCH where needed."""
 
-    def __init__(self, url: str, prefix: str = "gw:wx:", ttl_s: int = 7 * 86400) -> None:
-        import redis
-
-        self.r = redis.Redis.from_url(url, decode_responses=True)
+    def __init__(self, url: str, prefix: str = "gw:wx:", ttl_s: int = 7 * 86400, connect_timeout_s: float = 0.5,
+                 timeout_s: float = 1.0) -> None:
+        self.r = connect(url, connect_timeout_s, timeout_s)
         self.p = prefix
         self.ttl = ttl_s
 
+    @translated
     def claim(self, key: str, owner: str, lease_s: float) -> bool:
         if self.r.exists(f"{self.p}result:{key}"):
             return False
         # the claim expires with its lease: a worker that died leaves the message to the next retry
         return bool(self.r.set(f"{self.p}claim:{key}", owner, nx=True, px=int(lease_s * 1000)))
 
+    @translated
     def owner(self, key: str) -> str | None:
         value = self.r.get(f"{self.p}claim:{key}")
         return None if value is None else str(value)
 
+    @translated
     def take_over(self, key: str, owner: str, previous: str) -> bool:
         import redis
 
@@ -233,22 +278,27 @@ class RedisStore:
             except redis.WatchError:
                 return False
 
+    @translated
     def attempt(self, key: str) -> int:
         k = f"{self.p}attempts:{key}"
         n = int(self.r.incr(k))
         self.r.expire(k, self.ttl)
         return n
 
+    @translated
     def result(self, key: str) -> str | None:
         value = self.r.get(f"{self.p}result:{key}")
         return None if value is None else str(value)
 
+    @translated
     def set_result(self, key: str, text: str) -> None:
         self.r.set(f"{self.p}result:{key}", text, ex=self.ttl)
 
+    @translated
     def mark_delivered(self, key: str) -> bool:
         return bool(self.r.set(f"{self.p}delivered:{key}", "1", nx=True, ex=self.ttl))
 
+    @translated
     def passive_reply(self, key: str, openid: str, head: str) -> tuple[str, bool] | None:
         import redis
 
@@ -272,10 +322,12 @@ class RedisStore:
                 except redis.WatchError:
                     continue
 
+    @translated
     def add_pending(self, openid: str, text: str) -> None:
         self.r.rpush(f"{self.p}pending:{openid}", text)
         self.r.expire(f"{self.p}pending:{openid}", self.ttl)
 
+    @translated
     def take_pending(self, openid: str) -> list[str]:
         k = f"{self.p}pending:{openid}"
         pipe = self.r.pipeline()
@@ -284,10 +336,12 @@ class RedisStore:
         items, _ = pipe.execute()
         return [str(x) for x in items]
 
+    @translated
     def open_window(self, openid: str) -> None:
         self.r.hset(f"{self.p}window:{openid}", mapping={"opened": time.time(), "used": 0})
         self.r.expire(f"{self.p}window:{openid}", self.ttl)
 
+    @translated
     def use_window(self, openid: str, hours: float, messages: int) -> bool:
         k = f"{self.p}window:{openid}"
         opened = self.r.hget(k, "opened")
@@ -298,10 +352,12 @@ class RedisStore:
             return False
         return True
 
+    @translated
     def get(self, name: str) -> dict[str, Any] | None:
         value = self.r.get(f"{self.p}kv:{name}")
         return None if value is None else dict(json.loads(str(value)))
 
+    @translated
     def put(self, name: str, value: dict[str, Any], ttl_s: float | None = None) -> None:
         self.r.set(f"{self.p}kv:{name}", json.dumps(value, ensure_ascii=False), ex=int(ttl_s) if ttl_s else None)
 
