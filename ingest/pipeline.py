@@ -8,9 +8,9 @@ index is reported and skipped, and its existing points are left untouched.
 
 Limits (issue 26 #7), so that one file cannot flood the index: within a file, chunks whose text is the same after
 whitespace is collapsed are indexed once (the first; the count dropped is a warning in the report); a file with
-more than `MAX_CHUNKS_PER_FILE` distinct chunks is skipped. Across files the same text is kept (laws quote each
-other, and each quotation cites its own law); only a file whose bytes are those of an earlier file in the run is
-skipped as a copy, and points it had are deleted. Manifest problems reach the report as warnings too.
+more than `MAX_CHUNKS_PER_FILE` distinct chunks is skipped. Across files the same text is kept, copies included
+(laws quote each other, and each quotation cites its own law; one law filed under two categories is two files,
+each with its category). Manifest problems reach the report as warnings too.
 """
 
 from __future__ import annotations
@@ -99,7 +99,6 @@ class Ingestor:
             total(len(loaders.discover(root)))
         pending = _Batch()
         seen_files: set[str] = set()
-        first_with: dict[str, str] = {}  # file bytes' hash → the first file that had them
         for item in loaders.load(root, self.taxonomy, partial(_warn, report)):
             if isinstance(item, DocumentError):
                 name = item.file or "?"
@@ -108,12 +107,6 @@ class Ingestor:
                 logger.warning("skipped %s", item)
                 if on_file:
                     on_file(name)
-                continue
-            if (first := first_with.setdefault(item.file_hash, item.file)) != item.file:
-                # Not in seen_files: points a copy had (before this check existed) are deleted.
-                report.skipped.append((item.file, f"the same bytes as {first}: indexed once, under {first}"))
-                if on_file:
-                    on_file(item.file)
                 continue
             seen_files.add(item.file)
             # The stamp covers the encoders too: a new dictionary, lexicon or model re-encodes every file.
