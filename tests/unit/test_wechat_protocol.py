@@ -169,13 +169,29 @@ def test_a_captured_query_cannot_carry_another_body() -> None:
     fake = FakeWeChat("http://unused", "tok")
     p = Protocol("tok", nonces=_Memory())
     query, body = fake.request(text_xml("o-victim", "我的上报", 7))
-    assert p.parse(query, body).openid == "o-victim"
+    assert p.parse(query, body, now=float(query["timestamp"])).openid == "o-victim"
     assert p.parse(query, body).openid == "o-victim"  # WeChat's retry: same query, same body
     for i in range(5):
         forged = text_xml(f"o-attacker-{i}", "我的上报", 100 + i).encode()
         with pytest.raises(ProtocolError) as err:
             p.parse(query, forged)
         assert err.value.status == 403
+
+
+def test_the_same_push_long_after_is_a_replay(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A retried push gets its reply again (issue 26 #11), so the very same bytes replayed after WeChat's retries
+    are over would hand the resident's reply to whoever replays them: refused once the retry window has passed."""
+    from assistant.channels.wechat import protocol
+
+    fake = FakeWeChat("http://unused", "tok")
+    memory = _Memory()
+    query, body = fake.request(text_xml("o-victim", "我的上报", 8))
+    assert Protocol("tok", nonces=memory).parse(query, body).openid == "o-victim"
+    later = time.time() + protocol.RETRY_WINDOW_S + 5
+    monkeypatch.setattr(protocol.time, "time", lambda: later)
+    with pytest.raises(ProtocolError) as err:
+        Protocol("tok", nonces=memory).parse(query, body, now=float(query["timestamp"]))
+    assert err.value.status == 403
 
 
 def test_split_by_utf8_bytes() -> None:
