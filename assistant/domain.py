@@ -22,6 +22,13 @@ def article_key(title: str, no: int | None, sub: int | None = None) -> str | Non
     return f"{law_key(title)}#{no}" + (f"-{sub}" if sub else "")
 
 
+# The documents' levels (效力层级) ingest accepts in a manifest, with the names a worker reads.
+LEVELS = {
+    "national-law": "法律", "administrative-regulation": "行政法规", "local-regulation-chongqing": "地方性法规（重庆）",
+    "local-regulation": "地方性法规", "department-rule": "部门规章", "local-rule": "地方政府规章",
+    "judicial-interpretation": "司法解释", "normative-document": "规范性文件", "guide": "工作指引", "unknown": "其他",
+}
+
 # The payload fields ranking needs of a candidate; the full payload (text, breadcrumb …) is read for the
 # final hits only, which keeps a deep first stage cheap.
 RANKING_FIELDS = [

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from assistant.domain import LEVELS
+
 logger = logging.getLogger(__name__)
 
 
@@ -27,11 +29,7 @@ class ManifestEntry:
 
 WarnFn = Callable[[str, str], None]  # (file, what is wrong)
 
-# The levels the retriever, the filters and the console know (assistant/api/labels.py names them in Chinese).
-KNOWN_LEVELS = frozenset({
-    "national-law", "administrative-regulation", "local-regulation-chongqing", "local-regulation",
-    "department-rule", "local-rule", "judicial-interpretation", "normative-document", "guide", "unknown",
-})
+KNOWN_LEVELS = frozenset(LEVELS)
 # Keys of the two manifest shapes in use; the ones ingest does not read are bookkeeping (provenance, sizes, the
 # STARD columns), accepted so that a typo ("titel") stands out.
 _TOP_KEYS = frozenset({"version", "source", "totals", "categories"})

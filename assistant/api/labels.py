@@ -6,13 +6,10 @@ from __future__ import annotations
 from typing import Any
 
 from assistant.dispatch.store import STATUS_ZH, TRANSITIONS
+from assistant.domain import LEVELS
 from assistant.reports.schema import CATEGORIES, URGENCY_ZH
 
-LEVEL_ZH = {
-    "national-law": "法律", "administrative-regulation": "行政法规", "local-regulation-chongqing": "地方性法规（重庆）",
-    "local-regulation": "地方性法规", "department-rule": "部门规章", "local-rule": "地方政府规章",
-    "judicial-interpretation": "司法解释", "normative-document": "规范性文件", "guide": "工作指引", "unknown": "其他",
-}
+LEVEL_ZH = LEVELS
 MODE_ZH = {"extractive": "条文摘录", "llm": "大模型生成",
            "extractive (fallback: llm unavailable)": "条文摘录（大模型暂不可用）"}
 REFUSAL_ZH = {"no_evidence": "知识库中没有足够依据", "out_of_scope": "超出服务范围", "injection": "疑似异常指令"}
