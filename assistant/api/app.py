@@ -25,6 +25,7 @@ from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, Field
 
+from assistant import __version__
 from assistant.answering.pipeline import AUDIENCE, AnswerService
 from assistant.api import docs_routes, library_routes, notebook_routes, reports_routes, turns
 from assistant.api.deps import Problem, RateLimited, Unauthorized, limited, owner_of, presented_key
@@ -148,7 +149,7 @@ def create_app(
 
     app = FastAPI(
         title="数智网格员 gridworker API",
-        version="0.4.0",
+        version=__version__,
         description=(
             "社区网格治理的 AI 网格员。`POST /v1/ask` 回答居民（resident）或网格员（worker）的问题，答案中的每条引用都"
             "经过校验，指向实际检索到的条文；`mode` 说明答案由大模型（llm）还是条文摘录（extractive）生成。"
