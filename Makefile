@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml
 	@command -v $(PY) >/dev/null || { echo "need $(PY)"; exit 1; }
 	test -d $(VENV) || $(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(BIN)/pip install -q -e '.[dense,dense-test,dense-cpu,bench,dev,llm-test,e2e]'
+	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(BIN)/pip install -q -e '.[dense,dense-test,dense-cpu,llamaindex,bench,dev,llm-test,e2e]'
 	touch $(BASE) $(STAMP)
 
 # What the embedded default needs and nothing else (no torch, no llama.cpp build, no test tools): `make demo`'s

@@ -13,7 +13,8 @@ GridworkerError
  └── DocumentError        one input document cannot be read or parsed (ingest reports it and skips the file)
 
 Every error carries `user_message`, a short sentence in simplified Chinese safe to show to residents;
-the exception text itself is for operators and logs.
+the exception text itself is for operators and logs. An optional dependency that is not installed is no
+GridworkerError but the ModuleNotFoundError `missing_extra` makes, naming the extra that brings it.
 """
 
 from __future__ import annotations
@@ -99,3 +100,13 @@ class InputError(GridworkerError):
     def __init__(self, user_message: str, detail: str = "") -> None:
         super().__init__(detail or user_message)
         self.user_message = user_message
+
+
+def missing_extra(exc: ModuleNotFoundError, extra: str) -> ModuleNotFoundError:
+    """An optional dependency is missing (`exc`, from its import): the error says which extra of gridworker brings
+    it. Raise it `from exc` where the import fails."""
+    return ModuleNotFoundError(
+        f"{exc.name or 'a module'} is not installed: it comes with gridworker's [{extra}] extra "
+        f"(pip install 'gridworker[{extra}]'; in a checkout: pip install -e '.[{extra}]')",
+        name=exc.name,
+    )

@@ -10,13 +10,17 @@ import hashlib
 from collections.abc import Sequence
 from typing import Any
 
-from llama_index.core.node_parser import NodeParser
-from llama_index.core.schema import BaseNode, NodeRelationship, TextNode
-
 from assistant.domain import SourceDocument
+from assistant.errors import missing_extra
 from assistant.retrieval.normalize import normalize_document
 from ingest import statute
 from ingest.chunker import Chunker
+
+try:  # the [llamaindex] extra; only whoever uses this adapter imports this module
+    from llama_index.core.node_parser import NodeParser
+    from llama_index.core.schema import BaseNode, NodeRelationship, TextNode
+except ModuleNotFoundError as exc:
+    raise missing_extra(exc, "llamaindex") from exc
 
 
 class StatuteNodeParser(NodeParser):

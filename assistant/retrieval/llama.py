@@ -4,11 +4,15 @@ is never consulted."""
 
 from __future__ import annotations
 
-from llama_index.core.base.base_retriever import BaseRetriever
-from llama_index.core.schema import NodeWithScore, QueryBundle, TextNode
-
 from assistant.domain import SearchFilters
+from assistant.errors import missing_extra
 from assistant.retrieval.search import Retriever
+
+try:  # the [llamaindex] extra; only whoever uses this adapter imports this module
+    from llama_index.core.base.base_retriever import BaseRetriever
+    from llama_index.core.schema import NodeWithScore, QueryBundle, TextNode
+except ModuleNotFoundError as exc:
+    raise missing_extra(exc, "llamaindex") from exc
 
 
 class GridworkerRetriever(BaseRetriever):
