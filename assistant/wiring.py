@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from assistant.errors import ConfigError, IndexMissing, SchemaMismatch
-from assistant.ports import ChatModel, CrossScorer, Embedder, Index
+from assistant.ports import ChatModel, CrossScorer, Embedder, Index, SparseEncoder
 from assistant.retrieval.learned import LearnedModel
 from assistant.retrieval.lexicon import Lexicon
 from assistant.retrieval.search import Retriever, Stages
@@ -137,19 +137,29 @@ def build(settings: Settings, *, rebuild: bool = False, create: bool = True, sna
     return Components(settings, index, build_encoder(settings), embedder, learned, cross)
 
 
-def build_ingestor(components: Components, embedder: Embedder | None | bool = True) -> Ingestor:
-    """The ingest pipeline over built components, with the question field the settings name. `embedder=True`
-    uses the components' own; None (or another) overrides it."""
+def ingestor_from_settings(
+    settings: Settings, index: Index, encoder: SparseEncoder, embedder: Embedder | None, *,
+    taxonomy: bool = True, questions: bool = True,
+) -> Ingestor:
+    """The one place an `Ingestor` is assembled: chunks of `retrieval.max_chunk_chars`, the categories of
+    `settings.taxonomy` (`taxonomy=False`: none, for a folder outside the corpus such as STARD's laws) and the
+    question field of `retrieval.questions_dir` at `retrieval.questions_weight` (`questions=False`: none)."""
     from ingest.chunker import Chunker
     from ingest.loaders import load_taxonomy
     from ingest.pipeline import Ingestor
     from ingest.questions import QuestionField
 
-    s = components.settings
+    r = settings.retrieval
+    return Ingestor(index, encoder, embedder, Chunker(r.max_chunk_chars),
+                    load_taxonomy(settings.taxonomy) if taxonomy else {},
+                    QuestionField.load(r.questions_dir) if questions else None, r.questions_weight)
+
+
+def build_ingestor(components: Components, embedder: Embedder | None | bool = True) -> Ingestor:
+    """The ingest pipeline over built components, with the question field the settings name. `embedder=True`
+    uses the components' own; None (or another) overrides it."""
     chosen = components.embedder if embedder is True else embedder
-    return Ingestor(components.index, components.encoder, chosen or None,
-                    Chunker(s.retrieval.max_chunk_chars), load_taxonomy(s.taxonomy),
-                    QuestionField.load(s.retrieval.questions_dir), s.retrieval.questions_weight)
+    return ingestor_from_settings(components.settings, components.index, components.encoder, chosen or None)
 
 
 def build_cross(settings: Settings) -> CrossScorer | None:

@@ -356,9 +356,7 @@ def learn(
     (`eval/adapter.py`); the dense weights are then fitted over the mapped vectors, each training question's
     from a map fitted without it."""
     from assistant import wiring
-    from ingest.chunker import Chunker
     from ingest.loaders import load_taxonomy
-    from ingest.pipeline import Ingestor
 
     questions = load_questions(stard_dir, "train")[:limit]
     stard = stard_examples(questions)
@@ -380,9 +378,9 @@ def learn(
     if embedder is not None:
         meta["dense_model"] = embedder.name
         meta["dense_query"] = settings.retrieval.dense_query  # what the dense model read of each question
-    chunker = Chunker(settings.retrieval.max_chunk_chars)
     index = _temp_index(embedder)
-    Ingestor(index, encoder, embedder, chunker, {}).run(stard_dir / "laws")
+    wiring.ingestor_from_settings(settings, index, encoder, embedder, taxonomy=False, questions=False).run(
+        stard_dir / "laws")
     chapters = {str(p.payload["article_key"]): chapter_key(p.payload)
                 for p in index.scan(RANKING_FIELDS) if p.payload.get("article_key")}
     chapters = {**resident_chapters, **chapters}
@@ -428,7 +426,7 @@ def learn(
     resident_dense: list[_Query] = []
     if residents:  # the governance corpus, for the resident questions' own candidates
         rindex = _temp_index(embedder)
-        Ingestor(rindex, encoder, embedder, chunker, load_taxonomy(settings.taxonomy)).run(settings.corpus_dir)
+        wiring.ingestor_from_settings(settings, rindex, encoder, embedder, questions=False).run(settings.corpus_dir)
         resident_queries, resident_dense = training_sets(rindex, residents, local=True, vectors=held_vectors[1])
         rindex.close()
     weight = RESIDENT_FIT_WEIGHT if resident_weight is None else resident_weight
