@@ -1,5 +1,6 @@
-"""What the routes depend on: the caller's key, who the rate limit counts, the worker and service-token checks,
-and the exceptions the app turns into Chinese error bodies. The routers import from here, never from `app`."""
+"""What the routes depend on: the shared state, the answer service, the caller's key, who the rate limit counts,
+the worker and service-token checks, and the exceptions the app turns into Chinese error bodies (`errors.TABLE`).
+The routers import from here, never from `app`; each dependency is an `Annotated` alias at the end."""
 
 from __future__ import annotations
 
@@ -9,8 +10,10 @@ from typing import Annotated
 
 from fastapi import Depends, Header, Request
 
+from assistant.answering.pipeline import AnswerService
 from assistant.api.security import hash_key
 from assistant.api.state import State
+from assistant.dispatch.store import DispatchStore
 
 
 class RateLimited(Exception):
@@ -33,6 +36,14 @@ class Unauthorized(Exception):
 def get_state(request: Request) -> State:
     state: State = request.app.state.gw
     return state
+
+
+def answer_service(request: Request) -> AnswerService:
+    return get_state(request).answers()
+
+
+def dispatch_store(request: Request) -> DispatchStore:
+    return get_state(request).reports()
 
 
 def presented_key(
@@ -60,6 +71,28 @@ def limited(request: Request, client: Annotated[str, Depends(client_id)]) -> str
     if not allowed:
         raise RateLimited(wait)
     return client
+
+
+@dataclass(frozen=True, slots=True)
+class ApiKey:
+    """The API key a request presented (None without one), and whether the key ring admits it."""
+
+    value: str | None
+    valid: bool
+
+    @property
+    def owner(self) -> str | None:
+        """Whose notebook the request writes to: a worker's (a valid key), or no one's."""
+        return owner_of(self.value) if self.valid and self.value else None
+
+    def admit(self, persona: str) -> None:
+        """The worker persona needs a valid key; the resident persona none."""
+        if persona == "worker" and not self.valid:
+            raise Unauthorized(bool(self.value))
+
+
+def api_key(request: Request, key: Annotated[str | None, Depends(presented_key)]) -> ApiKey:
+    return ApiKey(key, get_state(request).keys.check(key))
 
 
 def owner_of(key: str) -> str:
@@ -102,5 +135,10 @@ def service_token(request: Request, key: Annotated[str | None, Depends(presented
     return Caller("key:" + key_id(digest), personal=False)
 
 
-Worker = Annotated[str, Depends(worker)]
 StateDep = Annotated[State, Depends(get_state)]
+Answers = Annotated[AnswerService, Depends(answer_service)]
+Dispatch = Annotated[DispatchStore, Depends(dispatch_store)]
+Key = Annotated[ApiKey, Depends(api_key)]
+Client = Annotated[str, Depends(limited)]  # the rate limit is taken; the client it counted
+Worker = Annotated[str, Depends(worker)]  # a valid worker key is required; the worker's owner id
+Actor = Annotated[Caller, Depends(service_token)]  # a service token is required; who called the dispatch API

@@ -1,5 +1,6 @@
 """The dispatch API (the command center's intake and the console's reports board), authenticated by a service
-token. Store errors become Chinese messages here; a refused status change names the statuses it may move to.
+token. The store's errors become Chinese messages in the app's error table (`errors.TABLE`); a refused status change
+names the statuses it may move to here.
 Personal numbers (ID, bank card, phone) come back whole only to the center's service tokens, masked to any other
 caller (`assistant.privacy`)."""
 
@@ -7,18 +8,16 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Header, Query
+from fastapi import APIRouter, Header, Query
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
-from assistant.api.deps import Caller, Problem, StateDep, service_token
-from assistant.dispatch.store import STATUS_ZH, TRANSITIONS, DispatchError, KeyReused
+from assistant.api.deps import Actor, Caller, Dispatch, Problem
+from assistant.dispatch.store import STATUS_ZH, TRANSITIONS, DispatchError
 from assistant.privacy import mask_report
 from assistant.reports.schema import DESCRIPTION_MAX, ReportDraft
 
 router = APIRouter(tags=["dispatch"])
-Actor = Annotated[Caller, Depends(service_token)]
-CODES = {400: "bad_request", 404: "not_found", 409: "conflict", 422: "invalid_report", 503: "unavailable"}
 
 
 class ReportIn(ReportDraft):
@@ -35,17 +34,6 @@ class ReportPatch(BaseModel):
     rating: int | None = Field(default=None, ge=1, le=5)
 
 
-def _call(fn: Any, *args: Any, **kwargs: Any) -> Any:
-    try:
-        return fn(*args, **kwargs)
-    except KeyReused as exc:
-        raise Problem(409, "idempotency_key_reused", exc.user_message) from exc
-    except DispatchError as exc:
-        messages = {404: "工单不存在。", 409: f"工单状态不允许这个操作（{exc}）。",
-                    422: f"上报信息不完整（{exc}）。", 400: f"请求不正确（{exc}）。"}
-        raise Problem(exc.status, CODES.get(exc.status, "error"), messages.get(exc.status, exc.user_message)) from exc
-
-
 def _shown(report: dict[str, Any], actor: Caller) -> dict[str, Any]:
     return dict(report) if actor.personal else mask_report(report)
 
@@ -58,19 +46,19 @@ def _refused_move(current: str, wanted: str) -> str:
 
 @router.post("/v1/reports", status_code=201, summary="提交工单（幂等：Idempotency-Key）")
 def create_report(
-    body: ReportIn, actor: Actor, state: StateDep,
+    body: ReportIn, actor: Actor, store: Dispatch,
     idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
 ) -> JSONResponse:
     if not idempotency_key:
         raise Problem(400, "idempotency_key_required", "请在请求头 Idempotency-Key 中提供幂等键。")
     draft = ReportDraft.model_validate(body.model_dump(exclude={"openid"}))
-    result = _call(state.dispatch.submit, draft, idempotency_key, body.openid, actor.actor)
+    result = store.submit(draft, idempotency_key, body.openid, actor.actor)
     return JSONResponse(_shown(result.report, actor), status_code=201 if result.created else 200)
 
 
 @router.get("/v1/reports/{ref}", summary="工单详情（含事件记录）")
-def get_report(ref: str, actor: Actor, state: StateDep) -> dict[str, Any]:
-    report = state.dispatch.get(ref)
+def get_report(ref: str, actor: Actor, store: Dispatch) -> dict[str, Any]:
+    report = store.get(ref)
     if report is None:
         raise Problem(404, "not_found", "工单不存在。")
     return _shown(report, actor)
@@ -78,19 +66,19 @@ def get_report(ref: str, actor: Actor, state: StateDep) -> dict[str, Any]:
 
 @router.get("/v1/reports", summary="工单列表（按状态、网格、类别筛选）")
 def list_reports(
-    actor: Actor, state: StateDep,
+    actor: Actor, store: Dispatch,
     status: str | None = None, grid: str | None = None, category: str | None = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50, offset: Annotated[int, Query(ge=0)] = 0,
 ) -> list[dict[str, Any]]:
-    return [_shown(r, actor) for r in state.dispatch.listing(status, grid, category, None, limit, offset)]
+    return [_shown(r, actor) for r in store.listing(status, grid, category, None, limit, offset)]
 
 
 @router.patch("/v1/reports/{ref}", summary="更新工单状态 / 备注 / 评分")
-def update_report(ref: str, body: ReportPatch, actor: Actor, state: StateDep) -> dict[str, Any]:
+def update_report(ref: str, body: ReportPatch, actor: Actor, store: Dispatch) -> dict[str, Any]:
     try:
-        return _shown(_call(state.dispatch.update, ref, actor.actor, body.status, body.note, body.rating), actor)
-    except Problem as problem:
-        current = state.dispatch.get(ref, events=False) if problem.status == 409 and body.status else None
+        return _shown(store.update(ref, actor.actor, body.status, body.note, body.rating), actor)
+    except DispatchError as exc:
+        current = store.get(ref, events=False) if exc.status == 409 and body.status else None
         if current is None or body.status in TRANSITIONS.get(current["status"], ()):
             raise
-        raise Problem(409, "conflict", _refused_move(current["status"], body.status or "")) from problem
+        raise Problem(409, "conflict", _refused_move(current["status"], body.status or "")) from exc

@@ -1,11 +1,14 @@
-"""What the routes share: settings, the answer service, keys, the rate limiter, metrics, the stores."""
+"""What the routes share: settings, the answer service, keys, the rate limiter, metrics, the stores; and the
+lifespan that builds what was not handed in (`State.start`, `State.stop`)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
@@ -15,6 +18,17 @@ from assistant.api.security import KeyRing, Limiter, RateLimiter
 from assistant.dispatch.notebook import Notebook
 from assistant.errors import GridworkerError
 from assistant.settings import Settings
+
+if TYPE_CHECKING:
+    import redis
+
+    from assistant.channels.wechat.channel import WeChatChannel
+    from assistant.channels.wechat.protocol import Protocol
+    from assistant.dispatch.outbox import OutboxWorker
+    from assistant.dispatch.store import DispatchStore
+    from assistant.wiring import Components
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(slots=True)
@@ -41,20 +55,26 @@ class Metrics:
 class State:
     """What the routes share; the answer service is built at start-up (or handed in by tests)."""
 
-    def __init__(self, settings: Settings, service: AnswerService | None, extra_keys: list[str]) -> None:
+    def __init__(
+        self, settings: Settings, service: AnswerService | None, extra_keys: list[str],
+        wechat: WeChatChannel | None = None, dispatch: DispatchStore | None = None,
+    ) -> None:
         self.settings = settings
         self.service = service
         self.keys = KeyRing(settings.api.key_hashes + extra_keys)
         # per process here; shared in Redis from start-up when GRIDWORKER_REDIS__URL is set
         self.limiter: Limiter = RateLimiter(settings.api.rate_per_minute, settings.api.rate_burst)
-        self.redis: Any = None  # the Redis client /readyz pings, when Redis is configured
+        self.redis: redis.Redis | None = None  # the Redis client /readyz pings, when Redis is configured
         self.metrics = Metrics.create()
         self.categories = _categories(settings.taxonomy)
-        self.components: Any = None
-        self.wechat: Any = None  # WeChatChannel, when GRIDWORKER_WECHAT__TOKEN is set
-        self.protocol: Any = None
-        self.dispatch: Any = None  # DispatchStore
-        self.outbox: Any = None
+        self.components: Components | None = None  # the index and models, when built here (not handed in)
+        self.wechat = wechat  # the WeChat channel, when GRIDWORKER_WECHAT__TOKEN is set (or one is handed in)
+        self.protocol: Protocol | None = None
+        if dispatch is None and wechat is not None and wechat.reports is not None:
+            dispatch = wechat.reports.dispatch  # the channel's report desk and the API share one store
+        self.dispatch = dispatch
+        self.outbox: OutboxWorker | None = None
+        self._outbox_task: asyncio.Task[None] | None = None
         self.notebook: Notebook | None = None  # the console's conversations and feedback (dispatch database)
         self._library: Library | None = None
         self.service_tokens = KeyRing(settings.dispatch.token_hashes or (settings.api.key_hashes + extra_keys))
@@ -73,6 +93,46 @@ class State:
         if self.notebook is None:
             raise GridworkerError("the console notebook is not ready (no dispatch database)")
         return self.notebook
+
+    def reports(self) -> DispatchStore:
+        if self.dispatch is None:
+            raise GridworkerError("the dispatch store is not ready")
+        return self.dispatch
+
+    # -- the lifespan ----------------------------------------------------------------------------------------------
+    async def start(self) -> None:
+        """Build what was not handed in (the answer service, Redis and the shared rate limit, the report store and
+        the notebook on it, the WeChat channel), start the outbox sender and warm the retriever."""
+        from assistant import wiring
+        from assistant.dispatch.outbox import OutboxWorker
+
+        settings = self.settings
+        if self.service is None:
+            self.components = wiring.build(settings, create=False)
+            self.service = wiring.build_answers(self.components)
+        if settings.redis.url:
+            self.redis = wiring.build_redis(settings)
+            self.limiter = wiring.build_limiter(settings, "api", settings.api.rate_per_minute, settings.api.rate_burst)
+        if self.dispatch is None:
+            self.dispatch = wiring.build_dispatch(settings)
+        self.notebook = Notebook(self.dispatch.engine)
+        if self.wechat is None and settings.wechat.token is not None:
+            self.wechat = wiring.build_wechat(settings, self.service, dispatch=self.dispatch)
+        if self.wechat is not None:
+            self.protocol = wiring.build_protocol(settings)
+        self.outbox = OutboxWorker(self.dispatch, settings.dispatch,
+                                   self.wechat.notify_status if self.wechat is not None else None)
+        self._outbox_task = asyncio.create_task(self.outbox.run())
+        self.service.retriever.warm()
+        logger.info("gridworker ready: mode=%s retrieval=%s", self.service.mode, self.service.retriever.mode)
+
+    async def stop(self) -> None:
+        if self.outbox is not None:
+            await self.outbox.stop()
+        if self._outbox_task is not None:
+            self._outbox_task.cancel()
+        if self.components is not None:
+            self.components.close()
 
 
 def _categories(path: Path) -> list[dict[str, str]]:
