@@ -10,7 +10,7 @@ BASE := $(VENV)/.base
 # the wheel, so a native wheel would travel to the next machine).
 LLAMA_CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON
 
-.PHONY: venv venv-m3e demo test lint eval learn vectors question-vectors learn-triage learn-decision learn-intent bench-holdout bench-reports bench bench-stard bench-resident bench-speed bench-answers bench-api bench-wechat bench-scale clean
+.PHONY: venv venv-m3e demo test lint eval learn vectors question-vectors learn-triage learn-decision learn-intent learn-place bench-holdout bench-reports bench bench-stard bench-resident bench-speed bench-answers bench-api bench-wechat bench-scale clean
 
 $(STAMP): pyproject.toml
 	@command -v $(PY) >/dev/null || { echo "need $(PY)"; exit 1; }
@@ -91,6 +91,9 @@ learn-triage: $(STAMP)
 # refitted on assistant/reports/data/intent_bank*.jsonl (about a minute).
 learn-intent: $(STAMP)
 	$(BIN)/gridworker learn-intent
+
+learn-place: $(STAMP)
+	$(BIN)/gridworker learn-place
 
 # The answer/hedge/decline decision, refitted on the training questions over a fresh index of the guides and the
 # shared corpus (the default, dense configuration; a few minutes).

