@@ -21,6 +21,7 @@ import json
 import logging
 import re
 import tempfile
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
@@ -148,14 +149,19 @@ class PlaceTagger:
 
         self._tagger = pycrfsuite.Tagger()
         self._tagger.open(str(model_path))
+        # a crfsuite tagger holds the sequence it was last `set`: one message at a time (WeChat pushes and API
+        # requests are served from several threads)
+        self._lock = threading.Lock()
 
     def span(self, text: str) -> Span | None:
         t = normalize_query(text)
         if not t:
             return None
-        self._tagger.set(features(t))
-        labels = self._tagger.tag()
-        return _best_span(t, labels, self._tagger.marginal)
+        items = features(t)
+        with self._lock:
+            self._tagger.set(items)
+            labels = self._tagger.tag()
+            return _best_span(t, labels, self._tagger.marginal)
 
 
 def train(rows: Sequence[tuple[str, str | None]], target: Path, c1: float, c2: float) -> None:

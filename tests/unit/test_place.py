@@ -67,3 +67,14 @@ def test_the_packaged_tagger_was_fitted_on_the_packaged_bank() -> None:
     assert meta["bank_digest"] == intent.bank_digest(intent.read_bank()), "run gridworker learn-place"
     assert place.MODEL.is_file() and meta["cv"]["accuracy"] > meta["cv"]["rules_alone"]
     assert place.load(find_place, place_rank, place_findable).mode == "learned"
+
+
+def test_one_tagger_serves_several_threads_without_mixing_messages() -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    reader = place.load(find_place, place_rank, place_findable)
+    texts = [f"{estate}{n}栋门口的垃圾桶满了好几天了没人收" for estate in ESTATES for n in range(1, 6)]
+    alone = [reader.find(t) for t in texts]
+    with ThreadPoolExecutor(8) as pool:
+        together = list(pool.map(reader.find, texts * 4))
+    assert together == alone * 4 and all(alone)
