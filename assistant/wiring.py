@@ -29,9 +29,9 @@ if TYPE_CHECKING:
     from assistant.channels.wechat.protocol import Protocol
     from assistant.channels.wechat.store import ChannelStore
     from assistant.dispatch.store import DispatchStore
+    from assistant.ingest.pipeline import Ingestor
     from assistant.reports.intent import IntentReader
     from assistant.retrieval.questions import QuestionIndex
-    from ingest.pipeline import Ingestor
 
 logger = logging.getLogger(__name__)
 META_FILE = "gridworker-index.json"
@@ -144,10 +144,10 @@ def ingestor_from_settings(
     """The one place an `Ingestor` is assembled: chunks of `retrieval.max_chunk_chars`, the categories of
     `settings.taxonomy` (`taxonomy=False`: none, for a folder outside the corpus such as STARD's laws) and the
     question field of `retrieval.questions_dir` at `retrieval.questions_weight` (`questions=False`: none)."""
-    from ingest.chunker import Chunker
-    from ingest.loaders import load_taxonomy
-    from ingest.pipeline import Ingestor
-    from ingest.questions import QuestionField
+    from assistant.ingest.chunker import Chunker
+    from assistant.ingest.loaders import load_taxonomy
+    from assistant.ingest.pipeline import Ingestor
+    from assistant.ingest.questions import QuestionField
 
     r = settings.retrieval
     return Ingestor(index, encoder, embedder, Chunker(r.max_chunk_chars),
@@ -239,8 +239,8 @@ def build_intent(settings: Settings, embedder: Embedder | None = None) -> Intent
 
 def build_question_index(settings: Settings, embedder: Embedder | None) -> QuestionIndex | None:
     """The question field's vectors, when they are current and the embedder is the model that made them."""
+    from assistant.ingest.questions import QuestionField
     from assistant.retrieval.questions import QuestionIndex
-    from ingest.questions import QuestionField
 
     path = settings.retrieval.question_vectors
     if path is None or embedder is None or settings.retrieval.questions_dir is None:

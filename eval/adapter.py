@@ -60,8 +60,8 @@ def pool_vectors(
 ) -> Pool:
     """The passages of a folder as the ingest pipeline chunks and embeds them (the embedder's cache answers
     for the texts an index build has embedded already). `local`: keys scoped to their file."""
-    from ingest import loaders, statute
-    from ingest.chunker import Chunker
+    from assistant.ingest import loaders, statute
+    from assistant.ingest.chunker import Chunker
 
     chunker = Chunker(max_chunk_chars)
     keys: list[str] = []

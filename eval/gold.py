@@ -19,7 +19,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from ingest.statute import Article, parse
+from assistant.ingest.statute import Article, parse
 
 CORPUS = Path(__file__).resolve().parent.parent.parent / "shared" / "corpus"
 

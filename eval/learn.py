@@ -100,8 +100,8 @@ def resident_examples(
     governance corpus's documents, not for every copy of a law; only the files they cite are read). A gold
     article the corpus does not hold is an error in the data, reported, not skipped. Also returns the (scoped)
     chapter key of every article read."""
-    from ingest import loaders, statute
-    from ingest.chunker import Chunker
+    from assistant.ingest import loaders, statute
+    from assistant.ingest.chunker import Chunker
 
     rows = [json.loads(x) for x in path.read_text(encoding="utf-8").splitlines() if x.strip()]
     wanted = {g["file"] for r in rows for g in r["gold"]}
@@ -164,7 +164,7 @@ def build_cocite(examples: list[Example]) -> dict[str, dict[str, int]]:
 
 
 def article_texts(laws_dir: Path) -> dict[str, str]:
-    from ingest import loaders, statute
+    from assistant.ingest import loaders, statute
 
     texts: dict[str, str] = {}
     for doc in loaders.load(laws_dir, {}):
@@ -356,7 +356,7 @@ def learn(
     (`eval/adapter.py`); the dense weights are then fitted over the mapped vectors, each training question's
     from a map fitted without it."""
     from assistant import wiring
-    from ingest.loaders import load_taxonomy
+    from assistant.ingest.loaders import load_taxonomy
 
     questions = load_questions(stard_dir, "train")[:limit]
     stard = stard_examples(questions)

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from ingest.statute import INFO_END
+from assistant.ingest.statute import INFO_END
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")

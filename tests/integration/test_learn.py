@@ -15,13 +15,13 @@ import pytest
 
 from assistant import wiring
 from assistant.domain import SearchFilters, article_key
+from assistant.ingest.chunker import Chunker
+from assistant.ingest.pipeline import Ingestor
+from assistant.ingest.statute import INFO_END
 from assistant.retrieval.learned import LearnedModel
 from assistant.retrieval.rerank import FEATURES
 from assistant.settings import RetrievalSettings, Settings
 from eval.learn import RESIDENT_TRAIN, learn, resident_examples
-from ingest.chunker import Chunker
-from ingest.pipeline import Ingestor
-from ingest.statute import INFO_END
 from tests.conftest import STARD
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]

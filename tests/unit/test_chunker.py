@@ -1,9 +1,9 @@
 import pytest
 
 from assistant.domain import SourceDocument
+from assistant.ingest import statute
+from assistant.ingest.chunker import Chunker
 from assistant.retrieval.normalize import normalize_document
-from ingest import statute
-from ingest.chunker import Chunker
 
 pytestmark = pytest.mark.unit
 

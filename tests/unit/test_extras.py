@@ -12,8 +12,8 @@ import pytest
 pytestmark = pytest.mark.unit
 
 ROOT = Path(__file__).resolve().parents[2]
-SERVICE = ("assistant.cli", "assistant.api.app", "assistant.wiring", "ingest.pipeline")
-ADAPTERS = ("ingest.llama", "assistant.retrieval.llama")
+SERVICE = ("assistant.cli", "assistant.api.app", "assistant.wiring", "assistant.ingest.pipeline")
+ADAPTERS = ("assistant.ingest.llama", "assistant.retrieval.llama")
 
 
 def _python(code: str) -> str:

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from assistant.ingest import loaders, statute
 from assistant.numerals import cn_to_int
-from ingest import loaders, statute
 from tests.conftest import CORPUS, ROOT
 
 pytestmark = pytest.mark.unit

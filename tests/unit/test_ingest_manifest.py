@@ -10,10 +10,10 @@ import pytest
 
 from assistant.api.labels import LEVEL_ZH
 from assistant.domain import SourceDocument
-from ingest import loaders, statute
-from ingest.chunker import Chunker
-from ingest.manifest import KNOWN_LEVELS
-from ingest.pipeline import unique_chunks
+from assistant.ingest import loaders, statute
+from assistant.ingest.chunker import Chunker
+from assistant.ingest.manifest import KNOWN_LEVELS
+from assistant.ingest.pipeline import unique_chunks
 
 pytestmark = pytest.mark.unit
 

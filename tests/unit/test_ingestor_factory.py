@@ -9,14 +9,14 @@ from pathlib import Path
 import pytest
 
 from assistant import wiring
+from assistant.ingest.loaders import load_taxonomy
+from assistant.ingest.pipeline import Ingestor
 from assistant.settings import RetrievalSettings, Settings
-from ingest.loaders import load_taxonomy
-from ingest.pipeline import Ingestor
 
 pytestmark = pytest.mark.unit
 
 ROOT = Path(__file__).resolve().parents[2]
-PRODUCTION = ("assistant", "bench", "eval", "ingest")
+PRODUCTION = ("assistant", "bench", "eval")
 
 
 class _SparseOnlyIndex:

@@ -7,9 +7,9 @@ from llama_index.core import Document
 from llama_index.core.schema import QueryBundle
 
 from assistant.domain import IndexHit, SearchFilters, SparseVector
+from assistant.ingest.llama import StatuteNodeParser
 from assistant.retrieval.llama import GridworkerRetriever
 from assistant.retrieval.search import Retriever
-from ingest.llama import StatuteNodeParser
 
 pytestmark = pytest.mark.unit
 

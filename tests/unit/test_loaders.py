@@ -4,7 +4,7 @@ from pathlib import Path
 import pytest
 
 from assistant.errors import DocumentError
-from ingest import loaders
+from assistant.ingest import loaders
 
 pytestmark = pytest.mark.unit
 

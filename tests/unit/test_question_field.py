@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from assistant.ingest.questions import QuestionField
 from assistant.retrieval.questions import QuestionIndex
-from ingest.questions import QuestionField
 from tests.conftest import ROOT
 
 pytestmark = pytest.mark.unit

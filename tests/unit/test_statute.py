@@ -2,8 +2,8 @@ import re
 
 import pytest
 
+from assistant.ingest import statute
 from assistant.retrieval.normalize import normalize_document
-from ingest import statute
 
 pytestmark = pytest.mark.unit
 

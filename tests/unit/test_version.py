@@ -17,7 +17,7 @@ import assistant
 pytestmark = pytest.mark.unit
 
 ROOT = Path(__file__).resolve().parents[2]
-PACKAGES = ("assistant", "ingest", "eval", "bench")  # what the wheel ships ([tool.hatch.build.targets.wheel])
+PACKAGES = ("assistant", "eval", "bench")  # the wheel's package and the checkout's eval suite and benches
 # `__version__ = "1.2"`, `version="1.2"`, `"version": "1.2.3"`: a version written as a literal.
 LITERAL = re.compile(r"""(__version__|\bversion\b["']?)\s*[:=]\s*["']v?\d+\.\d+""")
 

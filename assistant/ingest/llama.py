@@ -12,9 +12,9 @@ from typing import Any
 
 from assistant.domain import SourceDocument
 from assistant.errors import missing_extra
+from assistant.ingest import statute
+from assistant.ingest.chunker import Chunker
 from assistant.retrieval.normalize import normalize_document
-from ingest import statute
-from ingest.chunker import Chunker
 
 try:  # the [llamaindex] extra; only whoever uses this adapter imports this module
     from llama_index.core.node_parser import NodeParser

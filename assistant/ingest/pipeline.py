@@ -25,10 +25,10 @@ from pathlib import Path
 
 from assistant.domain import Chunk, IngestReport, SourceDocument
 from assistant.errors import DocumentError
+from assistant.ingest import loaders, statute
+from assistant.ingest.chunker import Chunker
+from assistant.ingest.questions import QuestionField
 from assistant.ports import Embedder, Index, SparseEncoder
-from ingest import loaders, statute
-from ingest.chunker import Chunker
-from ingest.questions import QuestionField
 
 logger = logging.getLogger(__name__)
 

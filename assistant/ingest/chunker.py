@@ -9,7 +9,7 @@ import re
 import uuid
 
 from assistant.domain import Chunk, SourceDocument
-from ingest.statute import Article, ParsedDoc, heading_kind
+from assistant.ingest.statute import Article, ParsedDoc, heading_kind
 
 NAMESPACE = uuid.UUID("6f1c2a52-6d0e-4d7b-9a57-0b6b8e7c2f10")
 _SENTENCE_END = re.compile(r"(?<=[。！？；!?;])")

@@ -18,8 +18,8 @@ from pathlib import Path
 
 from assistant.domain import SourceDocument
 from assistant.errors import DocumentError
+from assistant.ingest.manifest import MANIFEST, ManifestEntry, WarnFn, load_manifest, log_warning
 from assistant.retrieval.normalize import normalize_document
-from ingest.manifest import MANIFEST, ManifestEntry, WarnFn, load_manifest, log_warning
 
 logger = logging.getLogger(__name__)
 
