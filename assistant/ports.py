@@ -124,3 +124,12 @@ class ChatModel(Protocol):
     def ping(self) -> bool:
         """Whether the server answers now (for /readyz); never raises."""
         ...
+
+
+class Notifier(Protocol):
+    """Tells a resident, on the channel that brought them, that their report moved (the outbox's status notices).
+    Adapters: `WeChatChannel` (a customer-service push, or kept to collect), the webhook channel (a callback POST).
+    `user_ref` is the channel's own id for the resident (`UserRef.ref`); `report` is the dispatch store's JSON.
+    Raises when the notice could not be handed over, so the outbox keeps the row and retries it."""
+
+    async def notify_status(self, user_ref: str, report: dict[str, Any], note: str) -> None: ...

@@ -5,9 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from assistant.dispatch.store import STATUS_ZH, TRANSITIONS
-from assistant.domain import LEVELS
-from assistant.reports.schema import CATEGORIES, URGENCY_ZH
+from assistant.dispatch.store import TRANSITIONS
+from assistant.domain import CATEGORIES, LEVELS, STATUS_ZH, URGENCY_ZH
 
 LEVEL_ZH = LEVELS
 MODE_ZH = {"extractive": "条文摘录", "llm": "大模型生成",

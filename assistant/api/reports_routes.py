@@ -13,9 +13,9 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from assistant.api.deps import Actor, Caller, Dispatch, Problem
-from assistant.dispatch.store import STATUS_ZH, TRANSITIONS, DispatchError
+from assistant.dispatch.store import TRANSITIONS, DispatchError
+from assistant.domain import DESCRIPTION_MAX, STATUS_ZH, ReportDraft
 from assistant.privacy import mask_report
-from assistant.reports.schema import DESCRIPTION_MAX, ReportDraft
 
 router = APIRouter(tags=["dispatch"])
 

@@ -23,8 +23,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from assistant.dispatch.models import Outbox, Report, ReportEvent, TicketCounter
+from assistant.domain import STATUS_ZH, ReportDraft
 from assistant.errors import GridworkerError
-from assistant.reports.schema import ReportDraft
 
 logger = logging.getLogger(__name__)
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
@@ -38,8 +38,6 @@ TRANSITIONS: dict[str, frozenset[str]] = {
     "closed": frozenset({"reopened"}),
     "reopened": frozenset({"assigned", "in_progress", "resolved", "closed"}),
 }
-STATUS_ZH = {"submitted": "已受理", "assigned": "已派单", "in_progress": "处理中", "resolved": "已办结",
-             "closed": "已关闭", "reopened": "已重新打开"}
 
 
 class DispatchError(GridworkerError):

@@ -12,9 +12,9 @@ from collections.abc import Callable
 from pydantic import ValidationError
 
 from assistant.answering.emergency import EmergencyDetector
+from assistant.domain import CATEGORIES, DESCRIPTION_MAX, ReportDraft
 from assistant.errors import LLMUnavailable
 from assistant.ports import ChatModel
-from assistant.reports.schema import CATEGORIES, DESCRIPTION_MAX, ReportDraft
 from assistant.retrieval.normalize import normalize_query
 
 logger = logging.getLogger(__name__)

@@ -21,13 +21,13 @@ from pydantic import ValidationError
 
 from assistant.answering.emergency import EmergencyDetector
 from assistant.channels.wechat.store import ChannelStore
-from assistant.dispatch.store import STATUS_ZH, DispatchStore
+from assistant.dispatch.store import DispatchStore
+from assistant.domain import STATUS_ZH, Location, ReportDraft
 from assistant.ports import ChatModel
 from assistant.privacy import mask, mask_contact
 from assistant.reports.extract import clean_description, extract_llm, extract_rules
 from assistant.reports.grids import GridMap
 from assistant.reports.intent import IntentReader, Reading
-from assistant.reports.schema import Location, ReportDraft
 from assistant.retrieval.normalize import normalize_query
 
 logger = logging.getLogger(__name__)

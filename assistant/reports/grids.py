@@ -12,8 +12,8 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from assistant.domain import Location
 from assistant.errors import ConfigError
-from assistant.reports.schema import Location
 
 
 @dataclass(frozen=True, slots=True)

@@ -30,8 +30,8 @@ from pathlib import Path
 import numpy as np
 from scipy.optimize import minimize
 
+from assistant.domain import CATEGORIES
 from assistant.reports.place import PlaceReader
-from assistant.reports.schema import CATEGORIES
 
 logger = logging.getLogger(__name__)
 

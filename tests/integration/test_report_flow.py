@@ -8,9 +8,9 @@ import pytest
 
 from assistant.channels.wechat.store import SQLiteStore
 from assistant.dispatch.store import DispatchStore
+from assistant.domain import Location
 from assistant.reports.flow import ReportDesk
 from assistant.reports.intent import Reading
-from assistant.reports.schema import Location
 
 pytestmark = pytest.mark.integration
 
@@ -125,7 +125,7 @@ def test_what_was_said_is_kept_only_for_the_memory_window(desk: ReportDesk, monk
 def test_a_report_closed_without_being_resolved_is_not_rated(desk: ReportDesk) -> None:
     """Issue 26 #12: a rating was accepted on a report closed straight from submitted."""
     from assistant.dispatch.store import DispatchError
-    from assistant.reports.schema import ReportDraft
+    from assistant.domain import ReportDraft
 
     draft = ReportDraft(category="noise", location=Location(text="解放路12号"), description="半夜施工")
     closed = desk.dispatch.submit(draft, "k-closed", "o13", "center").report

@@ -8,10 +8,10 @@ from collections.abc import Iterator
 
 import pytest
 
+from assistant.domain import ReportDraft
 from assistant.llm.openai_compat import OpenAICompatChat
 from assistant.prompts import Prompts
 from assistant.reports.extract import extract_llm
-from assistant.reports.schema import ReportDraft
 from tests.servers import Script, fake_chat_app, serve
 
 pytestmark = pytest.mark.integration

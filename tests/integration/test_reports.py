@@ -21,7 +21,7 @@ from assistant.api.app import create_app
 from assistant.api.security import hash_key
 from assistant.dispatch.outbox import OutboxWorker
 from assistant.dispatch.store import DispatchError, DispatchStore
-from assistant.reports.schema import Location, ReportDraft
+from assistant.domain import Location, ReportDraft
 from assistant.settings import DispatchSettings, WeChatSettings
 from tests.integration.test_wechat import TOKEN, FakeApi
 from tests.servers import serve

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from assistant.domain import Location
 from assistant.errors import ConfigError
 from assistant.reports.grids import GridMap
-from assistant.reports.schema import Location
 
 pytestmark = pytest.mark.unit
 SQUARE = [[29.50, 106.50], [29.50, 106.60], [29.60, 106.60], [29.60, 106.50]]

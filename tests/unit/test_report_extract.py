@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from assistant.domain import Location, ReportDraft
 from assistant.privacy import mask_phone
 from assistant.reports.extract import classify, extract_rules
-from assistant.reports.schema import Location, ReportDraft
 
 pytestmark = pytest.mark.unit
 
