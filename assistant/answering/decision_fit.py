@@ -1,4 +1,4 @@
-"""Fit the answer/hedge/decline decision (assistant/answering/decision.py) on training questions only.
+"""Fit the answer/hedge/decline decision (`decision.py`) on training questions only (`gridworker learn-decision`).
 
 Answerable: the resident-voice train split (eval/data/retrieval.resident.train.jsonl, short questions) and the long,
 multi-part resident messages of eval/train/resident.long.*.jsonl marked answerable. Not answerable:
@@ -17,7 +17,9 @@ from pathlib import Path
 from assistant.answering.decision import DENSE_FEATURES, QUESTION_FEATURES, SPARSE_FEATURES, DecisionModel, fit_variant
 from assistant.answering.pipeline import AnswerService
 
-DATA = Path(__file__).resolve().parent
+# The training files live in the source checkout's eval/ folder (assistant/answering -> the project root), which the
+# wheel does not ship: `gridworker learn-decision` is run from a checkout.
+DATA = Path(__file__).resolve().parents[2] / "eval"
 ANSWERABLE = DATA / "data" / "retrieval.resident.train.jsonl"
 UNANSWERABLE = DATA / "train" / "unanswerable.train.jsonl"
 LONG = sorted((DATA / "train").glob("resident.long.*.jsonl"))

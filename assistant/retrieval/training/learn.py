@@ -1,6 +1,6 @@
 """Build the learned retrieval artefact from **train** splits only (dev and test are never read): STARD train
 (laypeople's civil-law questions over stard/laws) and the team's resident-voice train questions over the
-governance corpus (eval/data/retrieval.resident.train.jsonl).
+governance corpus (the checkout's eval/data/retrieval.resident.train.jsonl).
 
     gridworker learn [--stard DIR] [--resident PATH] [--out PATH]
 
@@ -15,8 +15,8 @@ governance corpus (eval/data/retrieval.resident.train.jsonl).
    throwaway Qdrant Edge index), objective MRR@10 + Recall@10 + Recall@100; the dense weight set minimises a
    listwise softmax loss over the same candidates instead (convex: one optimum). The weights are fitted on STARD
    train, and on the resident train questions (over the governance corpus) when their weight is above 0.
-4. With a dense model: its query map (`eval/adapter.py`), fitted on both train sets before the dense weights,
-   which are then fitted over each training question's vector as a map fitted without it gives it.
+4. With a dense model: its query map (`adapter.py` beside this module), fitted on both train sets before the dense
+   weights, which are then fitted over each training question's vector as a map fitted without it gives it.
 """
 
 from __future__ import annotations
@@ -37,8 +37,9 @@ from assistant.retrieval.learned import LearnedModel, scoped
 from assistant.retrieval.rerank import FEATURES, Candidate, chapter_key
 from assistant.retrieval.search import Retriever, Stages
 from assistant.retrieval.sparse import Bm25SparseEncoder
+from assistant.retrieval.training import CHECKOUT
+from assistant.retrieval.training.stard import Question, load_questions
 from assistant.settings import Settings
-from eval.stard import Question, load_questions
 
 logger = logging.getLogger(__name__)
 
@@ -48,7 +49,7 @@ ASSOC_PER_TERM = 4
 GRID = (0.0, 0.025, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75, 1.0, 1.25, 1.5, 2.0, 2.5, 3.0, 4.0)
 GOAL = (1.0, 1.0, 1.0)  # MRR@10, Recall@10, Recall@100
 LEARN_CANDIDATES = 1000
-RESIDENT_TRAIN = Path(__file__).resolve().parent / "data" / "retrieval.resident.train.jsonl"
+RESIDENT_TRAIN = CHECKOUT / "eval" / "data" / "retrieval.resident.train.jsonl"
 # How many times each resident question counts in the weights' objective with `--resident` (0: the resident
 # questions are only evidence: profiles, priors, chapter profiles, scoped to their files). Measured
 # (bench/RETRIEVAL.md): with the evidence scoped, weight 0 leaves STARD where STARD train alone puts it and
@@ -353,7 +354,7 @@ def learn(
     (`dense_weights`, for that model only); the texts are embedded once (the embedder's cache keeps them).
     `resident_weight`: how many times each resident question counts in the weights' objective (None:
     RESIDENT_FIT_WEIGHT). `dense_adapter` (with an embedder): also fit the dense model's query map
-    (`eval/adapter.py`); the dense weights are then fitted over the mapped vectors, each training question's
+    (`adapter.py`); the dense weights are then fitted over the mapped vectors, each training question's
     from a map fitted without it."""
     from assistant import wiring
     from assistant.ingest.loaders import load_taxonomy
@@ -395,7 +396,7 @@ def learn(
                     dense_query=r.dense_query)
     held_vectors: list[np.ndarray | None] = [None, None]
     if embedder is not None and dense_adapter:
-        from eval import adapter as query_map
+        from assistant.retrieval.training import adapter as query_map
 
         reads = Retriever(index, encoder, None, None, stages).dense_text  # what the dense model reads
         groups = [query_map.group(query_map.pool_vectors(stard_dir / "laws", {}, r.max_chunk_chars, embedder, False),
