@@ -352,8 +352,22 @@ def apikey() -> None:
     out.print(f"[dim]export GRIDWORKER_API__KEY_HASHES='[\"{hash_key(key)}\"]'[/dim]")
 
 
-eval_app = typer.Typer(no_args_is_help=True, help="The offline answer-quality eval suite (eval/).")
+eval_app = typer.Typer(no_args_is_help=True, help="The offline answer-quality eval suite (eval/ of a source checkout).")
 app.add_typer(eval_app, name="eval")
+
+# The source checkout holding this package: the eval suite (eval/), its baseline and the project's guides (corpus/).
+CHECKOUT = Path(__file__).resolve().parent.parent
+
+
+def _no_eval_suite(exc: ModuleNotFoundError) -> NoReturn:
+    """The eval suite is a folder of the source checkout, not part of the wheel: say so instead of a traceback.
+    A module missing inside the suite (a dependency) is another error and is raised as it is."""
+    if exc.name != "eval" and not (exc.name or "").startswith("eval."):
+        raise exc
+    console.print("[red]the eval suite (eval/) is not installed[/red]: it is part of the project's source checkout, "
+                  "not of the gridworker package. Run `gridworker eval` from a clone of the project with an editable "
+                  "install (`make venv`, or `pip install -e .` in the clone).")
+    raise typer.Exit(2)
 
 
 @eval_app.command("run")
@@ -373,29 +387,54 @@ def eval_run(
     no_baseline: Annotated[bool, typer.Option("--no-baseline", help="Report without a reference run.")] = False,
 ) -> None:
     """Run the suite on a fresh index of the knowledge base and write the report."""
-    import tempfile
     import time
 
     started = time.perf_counter()  # the report's wall time counts from here: indexes, models, suites, all of it
-    from assistant import wiring
-    from eval.report import load_baseline, revision, write
-    from eval.suite import SUITES, run
+    try:
+        from eval.report import load_baseline, revision, write
+        from eval.suite import SUITES
+    except ModuleNotFoundError as exc:
+        _no_eval_suite(exc)
 
     suites = SUITES if suite == "all" else tuple(x.strip() for x in suite.split(","))
     if any(x not in SUITES for x in suites) or mode not in ("extractive", "llm"):
         console.print(f"--suite is one of {', '.join(SUITES)} or all; --mode extractive or llm")
         raise typer.Exit(2)
-    root = Path(__file__).resolve().parent.parent
-    reference = None if no_baseline else load_baseline(baseline or root / "eval" / "baseline")
+    reference = None if no_baseline else load_baseline(baseline or CHECKOUT / "eval" / "baseline")
     if reference is None and baseline is not None and not no_baseline:
         console.print(f"no results.json at --baseline {baseline}")
         raise typer.Exit(2)
+    settings = _eval_settings(mode)
+    results, setup = _run_suites(settings, suites, corpus or [CHECKOUT / "corpus", settings.corpus_dir], stard,
+                                 started)
+    results["commit"] = revision(CHECKOUT)
+    # the time it takes to write the files themselves (milliseconds) is the only part left out
+    results["timing"] |= {"setup": setup, "wall_s": time.perf_counter() - started}
+    write(results, out, reference)
+    _print_eval(results, setup, out)
+
+
+def _eval_settings(mode: str) -> Settings:
+    """The settings for one eval run: a fresh index of its own and the answer back-end asked for."""
+    import tempfile
+
     base = get_settings()
-    settings = base.model_copy(update={
+    return base.model_copy(update={
         "index_dir": Path(tempfile.mkdtemp(prefix="gridworker-eval-")) / "index",
         "answer": base.answer.model_copy(update={"backend": mode}),
     })
-    folders = corpus or [root / "corpus", settings.corpus_dir]
+
+
+def _run_suites(
+    settings: Settings, suites: tuple[str, ...], folders: list[Path], stard: bool, started: float
+) -> tuple[dict[str, Any], dict[str, float]]:
+    """Index the folders, run the suites (STARD's beside them when asked and there), and return the results with
+    the seconds each index took to build."""
+    import time
+
+    from assistant import wiring
+    from eval.suite import run
+
     setup: dict[str, float] = {}
     comp = _build(settings)
     try:
@@ -408,15 +447,8 @@ def eval_run(
         stard_service, stard_comp = None, None
         stard_laws = settings.eval_dir / "stard" / "laws"
         if stard and stard_laws.is_dir() and ("retrieval" in suites or "answers" in suites):
-            # STARD's laws are not in the shipped vectors: its index stays sparse (as its baseline), not half an hour
-            # of embedding on every run
-            stard_settings = settings.model_copy(update={
-                "index_dir": settings.index_dir.parent / "stard-index",
-                "embedding": settings.embedding.model_copy(update={"model": None}),
-            })
             t = time.perf_counter()
-            stard_comp = _build(stard_settings)
-            wiring.build_ingestor(stard_comp).run(stard_laws)
+            stard_comp = _stard_index(settings, stard_laws)
             stard_service = wiring.build_answers(stard_comp)
             setup["stard_index"] = time.perf_counter() - t
         results = run(service, suites, stard_service, settings.eval_dir)
@@ -426,15 +458,29 @@ def eval_run(
         _fail(exc)
     finally:
         comp.close()
-    results["commit"] = revision(root)
-    # the time it takes to write the files themselves (milliseconds) is the only part left out
-    results["timing"] |= {"setup": setup, "wall_s": time.perf_counter() - started}
-    write(results, out, reference)
+    return results, setup
+
+
+def _stard_index(settings: Settings, laws: Path) -> Components:
+    """STARD's laws in a second index beside the eval's. They are not in the shipped vectors: this index stays
+    sparse (as its baseline), not half an hour of embedding on every run."""
+    from assistant import wiring
+
+    stard_settings = settings.model_copy(update={
+        "index_dir": settings.index_dir.parent / "stard-index",
+        "embedding": settings.embedding.model_copy(update={"model": None}),
+    })
+    comp = _build(stard_settings)
+    wiring.build_ingestor(comp).run(laws)
+    return comp
+
+
+def _print_eval(results: dict[str, Any], setup: dict[str, float], out_dir: Path) -> None:
     for name, value in results["headline"].items():
         sys.stdout.write(f"{name:36s} {value:8.3f}\n")
     timing = results["timing"]
     console.print(f"{timing['wall_s']:.1f} s in all (indexes and models {sum(setup.values()):.1f} s, suites "
-                  f"{timing['suites_s']:.1f} s); report: {out / 'report.html'}")
+                  f"{timing['suites_s']:.1f} s); report: {out_dir / 'report.html'}")
 
 
 @eval_app.command("compare")
@@ -444,7 +490,10 @@ def eval_compare(
     tolerance: Annotated[float, typer.Option(help="allowed absolute drop of a headline metric")] = 0.02,
 ) -> None:
     """A regression table with the deltas; exits 1 when a headline metric dropped significantly."""
-    from eval.report import compare
+    try:
+        from eval.report import compare
+    except ModuleNotFoundError as exc:
+        _no_eval_suite(exc)
 
     def load(path: Path) -> dict:  # type: ignore[type-arg]
         path = path / "results.json" if path.is_dir() else path
