@@ -187,13 +187,41 @@ def fit(
     by_l2 = {l2: cross_probabilities(x, y, l2=l2) for l2 in L2_GRID}
     l2 = max(L2_GRID, key=lambda v: (_recall_at(by_l2[v], y, max_false_alarm), v))
     p_cv = by_l2[l2]
-    neg = np.sort(p_cv[y == 0])
-    # `on`: the held-out false-alarm rate on the look-alikes is at most max_false_alarm
-    allowed = int(np.floor(max_false_alarm * len(neg)))
-    on = float(neg[len(neg) - allowed - 1]) + 1e-6 if allowed < len(neg) else 0.5
-    on = min(max(on, 0.05), 0.95)
+    on = _alarm_threshold(p_cv, y, max_false_alarm)
     ruled = np.asarray([rule_hit(t) for t in texts])
     readings = np.asarray([rule_calm(t) for t in texts])
+    on_calm = _calm_thresholds(p_cv, y, on, readings, max_calm_loss)
+    calm = np.asarray([bool(r) and p < on_calm[r] for r, p in zip(readings, p_cv, strict=True)])
+    caught = p_cv[(y == 1) & ruled]
+    veto = float(min(np.min(caught) * 0.5, 0.2)) if len(caught) else 0.05
+    w, b = logistic(x, y, l2)
+    kinds = _KindData.of(rows, x, y)
+    kind_w, kind_b = _kind_models(kinds, l2)
+    held, kind_hits = _held_out_kinds(kinds, l2)
+    floors = (0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.5)
+    kind_floor = max(floors, key=lambda f: _merit(held, kinds.truth, f)[0] - 0.1 * _merit(held, kinds.truth, f)[1])
+    kinds_covered, kinds_extra = _merit(held, kinds.truth, kind_floor)
+    cv = _alarm_cv(p_cv, y, on, veto, ruled, calm) | {
+        "top_kind_accuracy": kind_hits / max(len(kinds.truth), 1),
+        "kinds_all_named": kinds_covered, "kinds_extra": kinds_extra, "kind_floor": kind_floor,
+        "l2": l2,
+    }
+    return TriageModel(model_name, w, b, kind_w, kind_b, on, veto, on_calm, kind_floor, bank_digest(rows), cv)
+
+
+def _alarm_threshold(p_cv: np.ndarray, y: np.ndarray, max_false_alarm: float) -> float:
+    """`on`: the held-out false-alarm rate on the look-alikes is at most max_false_alarm."""
+    neg = np.sort(p_cv[y == 0])
+    allowed = int(np.floor(max_false_alarm * len(neg)))
+    on = float(neg[len(neg) - allowed - 1]) + 1e-6 if allowed < len(neg) else 0.5
+    return min(max(on, 0.05), 0.95)
+
+
+def _calm_thresholds(
+    p_cv: np.ndarray, y: np.ndarray, on: float, readings: np.ndarray, max_calm_loss: float
+) -> dict[str, float]:
+    """Per way the rules read a look-alike, the highest alarm threshold that loses at most half the budget of the
+    held-out emergencies caught at `on`."""
     caught_pos = (y == 1) & (p_cv >= on)
     budget = max_calm_loss * max(int(caught_pos.sum()), 1)
     on_calm: dict[str, float] = {}
@@ -206,67 +234,86 @@ def fit(
             else:
                 break
         on_calm[reading] = best
-    calm = np.asarray([bool(r) and p < on_calm[r] for r, p in zip(readings, p_cv, strict=True)])
-    caught = p_cv[(y == 1) & ruled]
-    veto = float(min(np.min(caught) * 0.5, 0.2)) if len(caught) else 0.05
-    w, b = logistic(x, y, l2)
-    kind_w = np.zeros((len(KINDS), x.shape[1]), dtype=np.float32)
+    return on_calm
+
+
+@dataclass(frozen=True, slots=True)
+class _KindData:
+    """The bank's emergencies: their vectors, their kinds and a 0/1 label per kind."""
+
+    x: np.ndarray  # positives x dim
+    truth: list[set[str]]
+    labels: np.ndarray  # positives x len(KINDS)
+
+    @classmethod
+    def of(cls, rows: list[dict], x: np.ndarray, y: np.ndarray) -> _KindData:  # type: ignore[type-arg]
+        pos_rows = y == 1
+        truth = [set(r.get("kinds", [])) for r, e in zip(rows, pos_rows, strict=True) if e]
+        labels = np.asarray([[1.0 if kind in t else 0.0 for kind in KINDS] for t in truth]).reshape(
+            len(truth), len(KINDS))
+        return cls(x[pos_rows], truth, labels)
+
+
+def _kind_models(data: _KindData, l2: float) -> tuple[np.ndarray, np.ndarray]:
+    """One logistic model per kind over the emergencies (a kind the bank never names: never read)."""
+    kind_w = np.zeros((len(KINDS), data.x.shape[1]), dtype=np.float32)
     kind_b = np.zeros(len(KINDS), dtype=np.float32)
-    pos_rows = y == 1
-    xp = x[pos_rows]
-    pos_list = [r for r, e in zip(rows, pos_rows, strict=True) if e]
-    truth = [set(r.get("kinds", [])) for r in pos_list]
-    labels = np.asarray([[1.0 if kind in t else 0.0 for kind in KINDS] for t in truth]).reshape(len(truth), len(KINDS))
-    kind_hits = 0
     for i in range(len(KINDS)):
-        yk = labels[:, i]
+        yk = data.labels[:, i]
         if yk.sum() == 0:
             kind_b[i] = -10.0
             continue
-        kw, kb = logistic(xp, yk, l2)
+        kw, kb = logistic(data.x, yk, l2)
         kind_w[i], kind_b[i] = kw, kb
-    # held-out kind probabilities of every positive: the top kind's accuracy and the floor above which a kind is
-    # named (every kind that applies gives its number: a floor low enough to name all of a row's kinds, without
-    # naming many that do not apply)
-    held = np.zeros((len(xp), len(KINDS)))
-    for test in _folds(int(pos_rows.sum()), 5):
-        train = np.setdiff1d(np.arange(len(xp)), test)
+    return kind_w, kind_b
+
+
+def _held_out_kinds(data: _KindData, l2: float) -> tuple[np.ndarray, int]:
+    """Held-out kind probabilities of every emergency (5-fold), and how often the top kind is one of its kinds:
+    what the floor above which a kind is named is chosen on."""
+    held = np.zeros((len(data.x), len(KINDS)))
+    kind_hits = 0
+    for test in _folds(len(data.truth), 5):
+        train = np.setdiff1d(np.arange(len(data.x)), test)
         scores = np.zeros((len(test), len(KINDS)))
         for i in range(len(KINDS)):
-            yk = labels[:, i]
+            yk = data.labels[:, i]
             if yk[train].sum() == 0:
                 scores[:, i] = -1
                 continue
-            kw, kb = logistic(xp[train], yk[train], l2)
-            scores[:, i] = _sigmoid(xp[test] @ kw + kb)
+            kw, kb = logistic(data.x[train], yk[train], l2)
+            scores[:, i] = _sigmoid(data.x[test] @ kw + kb)
         held[test] = scores
         for j, t in enumerate(test):
-            kind_hits += KINDS[int(np.argmax(scores[j]))] in truth[t]
+            kind_hits += KINDS[int(np.argmax(scores[j]))] in data.truth[t]
+    return held, kind_hits
 
-    def named(row: np.ndarray, floor: float) -> set[str]:
-        return {KINDS[i] for i in np.flatnonzero(row >= floor)} | {KINDS[int(np.argmax(row))]}
 
-    def merit(floor: float) -> tuple[float, float]:
-        picks = [named(held[i], floor) for i in range(len(held))]
-        covered = float(np.mean([t <= p for t, p in zip(truth, picks, strict=True)]))
-        extra = float(np.mean([len(p - t) for t, p in zip(truth, picks, strict=True)]))
-        return covered, extra
+def _named(row: np.ndarray, floor: float) -> set[str]:
+    return {KINDS[i] for i in np.flatnonzero(row >= floor)} | {KINDS[int(np.argmax(row))]}
 
-    floors = (0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.5)
-    kind_floor = max(floors, key=lambda f: merit(f)[0] - 0.1 * merit(f)[1])
-    kinds_covered, kinds_extra = merit(kind_floor)
-    positives = p_cv[y == 1]
-    cv = {
+
+def _merit(held: np.ndarray, truth: list[set[str]], floor: float) -> tuple[float, float]:
+    """At this floor: the share of emergencies all of whose kinds are named (every kind that applies gives its
+    number) and how many kinds that do not apply are named on average."""
+    picks = [_named(held[i], floor) for i in range(len(held))]
+    covered = float(np.mean([t <= p for t, p in zip(truth, picks, strict=True)]))
+    extra = float(np.mean([len(p - t) for t, p in zip(truth, picks, strict=True)]))
+    return covered, extra
+
+
+def _alarm_cv(
+    p_cv: np.ndarray, y: np.ndarray, on: float, veto: float, ruled: np.ndarray, calm: np.ndarray
+) -> dict[str, float]:
+    """The alarm's held-out figures: alone, with the rules (a rule's hit above the veto), with the calm readings."""
+    positives, negatives = p_cv[y == 1], p_cv[y == 0]
+    return {
         "n_positive": float(y.sum()), "n_negative": float(len(y) - y.sum()),
         "recall_at_on": float(np.mean(positives >= on)),
-        "false_alarm_at_on": float(np.mean(neg >= on)),
+        "false_alarm_at_on": float(np.mean(negatives >= on)),
         "recall_with_rules": float(np.mean((positives >= on) | (ruled[y == 1] & (positives >= veto)))),
-        "false_alarm_with_rules": float(np.mean((p_cv[y == 0] >= on) | (ruled[y == 0] & (p_cv[y == 0] >= veto)))),
-        "false_alarm_with_calm": float(np.mean(((p_cv[y == 0] >= on) & ~calm[y == 0])
-                                               | (ruled[y == 0] & (p_cv[y == 0] >= veto)))),
+        "false_alarm_with_rules": float(np.mean((negatives >= on) | (ruled[y == 0] & (negatives >= veto)))),
+        "false_alarm_with_calm": float(np.mean(((negatives >= on) & ~calm[y == 0])
+                                               | (ruled[y == 0] & (negatives >= veto)))),
         "recall_with_calm": float(np.mean(((positives >= on) & ~calm[y == 1]) | (ruled[y == 1] & (positives >= veto)))),
-        "top_kind_accuracy": kind_hits / max(int(pos_rows.sum()), 1),
-        "kinds_all_named": kinds_covered, "kinds_extra": kinds_extra, "kind_floor": kind_floor,
-        "l2": l2,
     }
-    return TriageModel(model_name, w, b, kind_w, kind_b, on, veto, on_calm, kind_floor, bank_digest(rows), cv)
