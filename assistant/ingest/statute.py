@@ -84,10 +84,28 @@ def heading_kind(text: str) -> str | None:
 def parse(text: str) -> ParsedDoc:
     """Parse a normalised markdown document. Never raises on odd structure; an empty result is the caller's call."""
     lines = text.split("\n")
+    h1, metadata, body_start = _header(lines)
+    articles, preamble, sections = _body(lines[body_start:], h1)
+    title = h1[0] if h1 else ""
+    book = h1[1] if len(h1) > 1 else None
+    return ParsedDoc(
+        title=title,
+        book=book,
+        metadata=metadata,
+        # 施行 clauses sit in the preamble of interpretations and in the last articles (附则) of statutes.
+        effective_date=effective_date(metadata, "\n".join(preamble[:5] + [a.text for a in articles[-3:]])),
+        preamble="\n".join(preamble),
+        articles=articles,
+        sections=[(heads, "\n".join(body)) for heads, body in sections if body],
+    )
+
+
+def _header(lines: list[str]) -> tuple[list[str], list[str], int]:
+    """The level-1 headings (title, then the 民法典 book) and metadata lines up to the `INFO END` comment, or
+    without one the first level-1 heading; and the line the body starts at."""
     h1: list[str] = []
-    header_end = next((i for i, line in enumerate(lines) if line.strip() == INFO_END), None)
     metadata: list[str] = []
-    body_start = 0
+    header_end = next((i for i, line in enumerate(lines) if line.strip() == INFO_END), None)
     if header_end is not None:
         for line in lines[:header_end]:
             s = line.strip()
@@ -95,22 +113,26 @@ def parse(text: str) -> ParsedDoc:
                 h1.append(s[2:].strip())
             elif s:
                 metadata.append(s.rstrip("）)").removesuffix("根据").strip())
-        body_start = header_end + 1
-    else:
-        for i, line in enumerate(lines):
-            s = line.strip()
-            if s.startswith("# ") and not h1:
-                h1.append(s[2:].strip())
-                body_start = i + 1
-                break
+        return h1, metadata, header_end + 1
+    for i, line in enumerate(lines):
+        s = line.strip()
+        if s.startswith("# ") and not h1:
+            h1.append(s[2:].strip())
+            return h1, metadata, i + 1
+    return h1, metadata, 0
 
+
+def _body(
+    lines: list[str], h1: list[str]
+) -> tuple[list[Article], list[str], list[tuple[tuple[str, ...], list[str]]]]:
+    """Articles under their headings, the preamble before the first article, and the text of each section that is
+    not an article's. A level-1 heading before any article, with no title yet, is the title (added to `h1`)."""
     stack: list[tuple[int, str]] = []  # (markdown level, heading text)
     articles: list[Article] = []
     preamble: list[str] = []
     sections: list[tuple[tuple[str, ...], list[str]]] = [((), [])]
     current: Article | None = None
-
-    for raw in lines[body_start:]:
+    for raw in lines:
         line = raw.strip()
         if not line:
             continue
@@ -141,16 +163,4 @@ def parse(text: str) -> ParsedDoc:
             if not articles:
                 preamble.append(line)
             sections[-1][1].append(line)
-
-    title = h1[0] if h1 else ""
-    book = h1[1] if len(h1) > 1 else None
-    return ParsedDoc(
-        title=title,
-        book=book,
-        metadata=metadata,
-        # 施行 clauses sit in the preamble of interpretations and in the last articles (附则) of statutes.
-        effective_date=effective_date(metadata, "\n".join(preamble[:5] + [a.text for a in articles[-3:]])),
-        preamble="\n".join(preamble),
-        articles=articles,
-        sections=[(heads, "\n".join(body)) for heads, body in sections if body],
-    )
+    return articles, preamble, sections
