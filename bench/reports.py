@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from assistant.dispatch.store import DispatchStore
+from assistant.domain import UserRef
 from bench.common import PROJECT_CORPUS, gridworker_server, ingest_folders, temp_settings
 from eval.reports_sim import BARS, Chat, converse, score
 from tests.wechat_fake import FakeWeChat, image_xml, location_xml, text_xml, voice_xml
@@ -76,7 +77,7 @@ def run_config(index_dir: Path, name: str, env: dict[str, str], sets: dict[str, 
             chats: dict[str, Chat] = {}
             for n, row in enumerate(rows):
                 chats[row["id"]] = converse(pusher(wx, f"o-{name}-{set_name}-{n:03d}"), row)
-            reports = {row["id"]: store.listing(openid=f"o-{name}-{set_name}-{n:03d}")
+            reports = {row["id"]: store.listing(user=UserRef("wechat", f"o-{name}-{set_name}-{n:03d}"))
                        for n, row in enumerate(rows)}
             misses: list[str] = []
             out[set_name] = score(rows, chats, reports, misses)

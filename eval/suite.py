@@ -203,6 +203,7 @@ def reports(service: AnswerService) -> dict[str, Any]:
     from assistant.channels.wechat.channel import WeChatChannel
     from assistant.channels.wechat.store import SQLiteStore
     from assistant.dispatch.store import DispatchStore
+    from assistant.domain import UserRef
     from assistant.reports.flow import ReportDesk
     from assistant.settings import WeChatSettings
     from eval.reports_sim import converse, gold_of, score
@@ -224,7 +225,7 @@ def reports(service: AnswerService) -> dict[str, Any]:
         return send
 
     chats = {r["id"]: converse(sender(f"eval-{r['id']}"), r) for r in data}
-    filed = {r["id"]: desk.dispatch.listing(openid=f"eval-{r['id']}") for r in data}
+    filed = {r["id"]: desk.dispatch.listing(user=UserRef("wechat", f"eval-{r['id']}")) for r in data}
     m = score(data, chats, filed)
     failures = []
     for r in data:

@@ -10,22 +10,46 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Header, Query
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
 from assistant.api.deps import Actor, Caller, Dispatch, Problem
 from assistant.dispatch.store import TRANSITIONS, DispatchError
-from assistant.domain import DESCRIPTION_MAX, STATUS_ZH, ReportDraft
+from assistant.domain import DESCRIPTION_MAX, STATUS_ZH, ReportDraft, UserRef
 from assistant.privacy import mask_report
 
 router = APIRouter(tags=["dispatch"])
 
 
+class Reporter(BaseModel):
+    """Who reported it (`assistant.domain.UserRef`): the channel and the channel's own id for the resident. Status
+    notices go back to them on that channel."""
+
+    channel: str = Field(pattern=r"^[a-z][a-z0-9_-]{0,31}$", description="渠道，如 wechat、webhook")
+    ref: str = Field(min_length=1, max_length=128, description="该渠道中的居民标识（微信为 openid）")
+
+
 class ReportIn(ReportDraft):
     """The intake: the domain's report schema itself (one set of rules: a bad category, a 300-character place or a
-    latitude of 999 is a 422 here, never a 500 later), with a description required and the resident's openid."""
+    latitude of 999 is a 422 here, never a 500 later), with a description required and who reported it.
+    `openid` is the older way to say `reporter: {"channel": "wechat", "ref": openid}`; it is still accepted
+    (deprecated), and a request that gives both must name the same resident."""
 
     description: str = Field(min_length=1, max_length=DESCRIPTION_MAX)
-    openid: str | None = Field(default=None, max_length=64, description="上报居民的 openid（来自微信渠道）")
+    reporter: Reporter | None = Field(default=None, description="上报人：渠道与渠道内标识（中心自行登记时为空）")
+    openid: str | None = Field(default=None, max_length=64, json_schema_extra={"deprecated": True},
+                               description="已弃用：等同于 reporter = {channel: wechat, ref: openid}")
+
+    @model_validator(mode="after")
+    def _one_reporter(self) -> ReportIn:
+        if self.openid and self.reporter is not None and (
+                self.reporter.channel, self.reporter.ref) != ("wechat", self.openid):
+            raise ValueError("openid and reporter name different residents; send reporter only")
+        return self
+
+    def user(self) -> UserRef | None:
+        if self.reporter is not None:
+            return UserRef(self.reporter.channel, self.reporter.ref)
+        return UserRef("wechat", self.openid) if self.openid else None  # "" was always "no resident"
 
 
 class ReportPatch(BaseModel):
@@ -51,8 +75,8 @@ def create_report(
 ) -> JSONResponse:
     if not idempotency_key:
         raise Problem(400, "idempotency_key_required", "请在请求头 Idempotency-Key 中提供幂等键。")
-    draft = ReportDraft.model_validate(body.model_dump(exclude={"openid"}))
-    result = store.submit(draft, idempotency_key, body.openid, actor.actor)
+    draft = ReportDraft.model_validate(body.model_dump(exclude={"openid", "reporter"}))
+    result = store.submit(draft, idempotency_key, body.user(), actor.actor)
     return JSONResponse(_shown(result.report, actor), status_code=201 if result.created else 200)
 
 

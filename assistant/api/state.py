@@ -121,7 +121,7 @@ class State:
         if self.wechat is not None:
             self.protocol = wiring.build_protocol(settings)
         self.outbox = OutboxWorker(self.dispatch, settings.dispatch,
-                                   self.wechat.notify_status if self.wechat is not None else None)
+                                   {"wechat": self.wechat} if self.wechat is not None else {})
         self._outbox_task = asyncio.create_task(self.outbox.run())
         self.service.retriever.warm()
         logger.info("gridworker ready: mode=%s retrieval=%s", self.service.mode, self.service.retriever.mode)

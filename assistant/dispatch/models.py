@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, DateTime, Float, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, DateTime, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 
@@ -14,12 +14,16 @@ class Base(DeclarativeBase):
 
 class Report(Base):
     __tablename__ = "reports"
-    __table_args__ = (UniqueConstraint("idempotency_key", name="uq_reports_idempotency_key"),)
+    __table_args__ = (UniqueConstraint("idempotency_key", name="uq_reports_idempotency_key"),
+                      Index("ix_reports_channel_user_ref", "channel", "user_ref"))
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     ticket: Mapped[str] = mapped_column(String(32), unique=True, index=True)
     idempotency_key: Mapped[str] = mapped_column(String(128))
-    openid: Mapped[str | None] = mapped_column(String(64), index=True)
+    # Who reported it (assistant.domain.UserRef): the channel and the channel's id for the resident ("wechat" and
+    # the openid); both empty for a report the center filed itself.
+    channel: Mapped[str | None] = mapped_column(String(32))
+    user_ref: Mapped[str | None] = mapped_column(String(128))
     category: Mapped[str] = mapped_column(String(32), index=True)
     location_text: Mapped[str] = mapped_column(String(200), default="")
     latitude: Mapped[float | None] = mapped_column(Float)

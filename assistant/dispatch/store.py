@@ -9,7 +9,7 @@ sent (a double tap, a WeChat retry, a client retry after a timeout).
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -18,12 +18,12 @@ from zoneinfo import ZoneInfo
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event, select, update
+from sqlalchemy import Engine, create_engine, event, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from assistant.dispatch.models import Outbox, Report, ReportEvent, TicketCounter
-from assistant.domain import STATUS_ZH, ReportDraft
+from assistant.domain import STATUS_ZH, ReportDraft, UserRef
 from assistant.errors import GridworkerError
 
 logger = logging.getLogger(__name__)
@@ -54,13 +54,37 @@ class Submitted:
     created: bool  # False when the idempotency key had been seen: the earlier report is returned
 
 
-def migrate(engine: Engine) -> None:
-    """Create or upgrade the schema to the latest Alembic revision."""
+def migrate(engine: Engine, revision: str = "head") -> None:
+    """Create or upgrade the schema to an Alembic revision (the latest by default; every start does this)."""
+    _alembic(engine, command.upgrade, revision)
+
+
+def downgrade(engine: Engine, revision: str) -> None:
+    """Take the schema back to an earlier revision (docs/operations.md: before running an older release)."""
+    _alembic(engine, command.downgrade, revision)
+
+
+def _alembic(engine: Engine, step: Callable[[Config, str], None], revision: str) -> None:
+    """Run an Alembic step on one connection. SQLite alters a table by copying it (batch mode), and dropping the
+    old copy of a table that others reference fails while foreign keys are enforced: they are off for the step
+    (a pragma that only takes effect outside a transaction) and every reference is checked before it commits."""
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
-    with engine.begin() as connection:
-        cfg.attributes["connection"] = connection
-        command.upgrade(cfg, "head")
+    sqlite = engine.dialect.name == "sqlite"
+    with engine.connect() as connection:
+        if sqlite:
+            connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
+            connection.commit()
+        try:
+            with connection.begin():
+                cfg.attributes["connection"] = connection
+                step(cfg, revision)
+                if sqlite and connection.exec_driver_sql("PRAGMA foreign_key_check").first() is not None:
+                    raise DispatchError(f"migrating to {revision} would break a reference between tables", 503)
+        finally:
+            if sqlite:
+                connection.exec_driver_sql("PRAGMA foreign_keys=ON")
+                connection.commit()
 
 
 def _now() -> datetime:
@@ -71,13 +95,14 @@ class KeyReused(DispatchError):
     user_message = "这个幂等键已用于另一份内容不同的工单，请为新工单使用新的 Idempotency-Key。"
 
 
-def _same_or_refuse(report: dict[str, Any], draft: ReportDraft, openid: str | None) -> dict[str, Any]:
+def _same_or_refuse(report: dict[str, Any], draft: ReportDraft, user: UserRef | None) -> dict[str, Any]:
     """The report a key already stored, when this request is the same report (a retry); a different report under a
     used key is refused, never silently answered with the first one."""
     loc = draft.location
     mine = {"category": draft.category, "urgency": draft.urgency, "description": draft.description,
             "photos": list(draft.photos), "occurred_at": draft.occurred_at, "contact": draft.contact,
-            "openid": openid, "location": (loc.text, loc.latitude, loc.longitude, loc.label)}
+            "channel": user.channel if user else None, "user_ref": user.ref if user else None,
+            "location": (loc.text, loc.latitude, loc.longitude, loc.label)}
     theirs = {k: report[k] for k in mine if k != "location"} | {
         "location": tuple(report["location"][k] for k in ("text", "latitude", "longitude", "label"))}
     if mine != theirs:
@@ -92,7 +117,9 @@ def to_json(r: Report, events: bool = False) -> dict[str, Any]:
         "location": {"text": r.location_text, "latitude": r.latitude, "longitude": r.longitude,
                      "label": r.location_label, "grid": r.grid},
         "photos": list(r.photos or []), "occurred_at": r.occurred_at, "contact": r.contact, "rating": r.rating,
-        "openid": r.openid, "created_at": r.created_at.isoformat(), "updated_at": r.updated_at.isoformat(),
+        "channel": r.channel, "user_ref": r.user_ref,
+        "openid": r.user_ref if r.channel == "wechat" else None,  # deprecated: read channel and user_ref
+        "created_at": r.created_at.isoformat(), "updated_at": r.updated_at.isoformat(),
     }
     if events:
         out["events"] = [{"at": e.at.isoformat(), "kind": e.kind, "from": e.from_status, "to": e.to_status,
@@ -111,8 +138,9 @@ class DispatchStore:
         migrate(self.engine)
 
     # -- intake ----------------------------------------------------------------------------------------------
-    def submit(self, draft: ReportDraft, idempotency_key: str, openid: str | None = None,
+    def submit(self, draft: ReportDraft, idempotency_key: str, user: UserRef | None = None,
                actor: str = "wechat") -> Submitted:
+        """File a report from `user` (None: the center's own report), or return the one this key already filed."""
         if not idempotency_key or len(idempotency_key) > 128:
             raise DispatchError("an Idempotency-Key of 1..128 characters is required", 400)
         if draft.missing():
@@ -121,16 +149,16 @@ class DispatchStore:
             with self.sessions() as s:
                 existing = s.scalar(select(Report).where(Report.idempotency_key == idempotency_key))
                 if existing is not None:
-                    return Submitted(_same_or_refuse(to_json(existing), draft, openid), False)
+                    return Submitted(_same_or_refuse(to_json(existing), draft, user), False)
                 try:
-                    report = self._insert(s, draft, idempotency_key, openid, actor)
+                    report = self._insert(s, draft, idempotency_key, user, actor)
                     s.commit()
                     return Submitted(to_json(report), True)
                 except IntegrityError:  # the same key (or ticket) committed by a concurrent request: read it back
                     s.rollback()
         raise DispatchError("could not store the report after several conflicts", 503)
 
-    def _insert(self, s: Session, draft: ReportDraft, key: str, openid: str | None, actor: str) -> Report:
+    def _insert(self, s: Session, draft: ReportDraft, key: str, user: UserRef | None, actor: str) -> Report:
         now = _now()
         day = now.astimezone(CHONGQING).strftime("%Y%m%d")
         counter = s.get(TicketCounter, day, with_for_update=True)
@@ -140,10 +168,11 @@ class DispatchStore:
         counter.last += 1
         loc = draft.location
         report = Report(
-            ticket=f"GW{day}-{counter.last:04d}", idempotency_key=key, openid=openid, category=draft.category,
+            ticket=f"GW{day}-{counter.last:04d}", idempotency_key=key, category=draft.category,
             location_text=loc.text, latitude=loc.latitude, longitude=loc.longitude, location_label=loc.label,
             grid=loc.grid, description=draft.description, photos=list(draft.photos), occurred_at=draft.occurred_at,
             urgency=draft.urgency, contact=draft.contact, status="submitted", created_at=now, updated_at=now,
+            channel=user.channel if user else None, user_ref=user.ref if user else None,
         )
         s.add(report)
         s.flush()
@@ -165,12 +194,14 @@ class DispatchStore:
         return s.scalar(select(Report).where(Report.ticket == str(ref).upper()))
 
     def listing(self, status: str | None = None, grid: str | None = None, category: str | None = None,
-             openid: str | None = None, limit: int = 50, offset: int = 0) -> list[dict[str, Any]]:
+                user: UserRef | None = None, limit: int = 50, offset: int = 0) -> list[dict[str, Any]]:
+        """Reports, newest first, filtered by status, grid, category and who reported them (a resident's own)."""
         q = select(Report).order_by(Report.id.desc()).limit(limit).offset(offset)
-        for column, value in ((Report.status, status), (Report.grid, grid), (Report.category, category),
-                              (Report.openid, openid)):
+        for column, value in ((Report.status, status), (Report.grid, grid), (Report.category, category)):
             if value:
                 q = q.where(column == value)
+        if user is not None:
+            q = q.where(Report.channel == user.channel, Report.user_ref == user.ref)
         with self.sessions() as s:
             return [to_json(r) for r in s.scalars(q)]
 
@@ -200,7 +231,7 @@ class DispatchStore:
                 r.rating = rating
                 s.add(ReportEvent(report_id=r.id, at=now, kind="rating", note=str(rating), actor=actor))
             r.updated_at = now
-            if changed and r.openid:
+            if changed and r.user_ref:
                 s.add(Outbox(report_id=r.id, kind="notify", payload={"status": changed, "note": note or ""},
                              attempts=0, next_at=now))
             s.commit()
@@ -208,14 +239,26 @@ class DispatchStore:
         return out
 
     # -- outbox ----------------------------------------------------------------------------------------------
-    def due(self, kind: str, limit: int = 20) -> list[tuple[int, dict[str, Any], dict[str, Any]]]:
-        """(outbox id, payload, report) of undelivered rows whose time has come."""
+    def due(self, kind: str, limit: int = 20, channels: Collection[str] | None = None,
+            ) -> list[tuple[int, dict[str, Any], dict[str, Any]]]:
+        """(outbox id, payload, report) of undelivered rows whose time has come; with `channels`, only rows of
+        reports that came through one of them (the notices someone can send)."""
+        q = (select(Outbox).where(Outbox.kind == kind, Outbox.delivered_at.is_(None), Outbox.next_at <= _now())
+             .order_by(Outbox.id).limit(limit))
+        if channels is not None:
+            q = q.join(Report, Report.id == Outbox.report_id).where(Report.channel.in_(list(channels)))
         with self.sessions() as s:
-            rows = s.scalars(
-                select(Outbox).where(Outbox.kind == kind, Outbox.delivered_at.is_(None), Outbox.next_at <= _now())
-                .order_by(Outbox.id).limit(limit)
-            ).all()
-            return [(o.id, dict(o.payload), to_json(s.get(Report, o.report_id))) for o in rows]  # type: ignore[arg-type]
+            return [(o.id, dict(o.payload), to_json(s.get(Report, o.report_id))) for o in s.scalars(q).all()]  # type: ignore[arg-type]
+
+    def stranded(self, kind: str, channels: Collection[str], limit: int = 20) -> list[tuple[int, dict[str, Any]]]:
+        """(outbox id, report) of undelivered rows of reports whose channel is none of `channels`: notices nobody
+        here can send; they wait for that channel to be configured."""
+        q = (select(Outbox, Report).join(Report, Report.id == Outbox.report_id)
+             .where(Outbox.kind == kind, Outbox.delivered_at.is_(None),
+                    or_(Report.channel.is_(None), Report.channel.not_in(list(channels))))
+             .order_by(Outbox.id).limit(limit))
+        with self.sessions() as s:
+            return [(o.id, to_json(r)) for o, r in s.execute(q).all()]
 
     def lease(self, outbox_id: int, seconds: float) -> bool:
         """Take an outbox row for `seconds` (one sender at a time across processes); False when another has it."""

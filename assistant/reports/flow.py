@@ -22,7 +22,7 @@ from pydantic import ValidationError
 from assistant.answering.emergency import EmergencyDetector
 from assistant.channels.wechat.store import ChannelStore
 from assistant.dispatch.store import DispatchStore
-from assistant.domain import STATUS_ZH, Location, ReportDraft
+from assistant.domain import STATUS_ZH, Location, ReportDraft, UserRef
 from assistant.ports import ChatModel
 from assistant.privacy import mask, mask_contact
 from assistant.reports.extract import clean_description, extract_llm, extract_rules
@@ -182,7 +182,7 @@ class ReportDesk:
         m = RATE.match(normalize_query(text))
         if not m:
             return None
-        done = [r for r in self.dispatch.listing(openid=openid, limit=10) if r["status"] in ("resolved", "closed")]
+        done = [r for r in self.dispatch.listing(user=UserRef("wechat", openid), limit=10) if r["status"] in ("resolved", "closed")]
         if not done:
             return "暂时没有可以评价的已办结工单。"
         self.dispatch.update(done[0]["id"], "resident", rating=int(m.group(1)))
@@ -199,7 +199,7 @@ class ReportDesk:
             return self.start(openid, by_assistant=True)
         draft = _draft(flow)
         if flow.state == "idle" and flow.key and CONFIRM.match(t):
-            result = self.dispatch.submit(draft, flow.key, openid) if flow.draft else None
+            result = self.dispatch.submit(draft, flow.key, UserRef("wechat", openid)) if flow.draft else None
             return ALREADY.format(ticket=result.report["ticket"]) if result else CANCELLED
         if CANCEL.match(t):
             self.save(openid, Flow())
@@ -253,10 +253,10 @@ class ReportDesk:
         m = TICKET.search(text)
         if m:
             report = self.dispatch.get(m.group(0).upper(), events=False)
-            if report is None or report["openid"] != openid:  # residents see only their own tickets
+            if report is None or (report["channel"], report["user_ref"]) != ("wechat", openid):  # residents see only their own tickets
                 return NOT_FOUND
             return _progress_line(report)
-        mine = self.dispatch.listing(openid=openid, limit=5)
+        mine = self.dispatch.listing(user=UserRef("wechat", openid), limit=5)
         if not mine:
             return NONE_YET
         return "您最近的上报：\n" + "\n".join(_progress_line(r) for r in mine)
@@ -311,7 +311,7 @@ class ReportDesk:
     def _submit(self, openid: str, flow: Flow, draft: ReportDraft) -> str:
         if self.grids is not None and not draft.location.grid:
             draft.location.grid = self.grids.locate(draft.location)
-        result = self.dispatch.submit(draft, flow.key, openid)
+        result = self.dispatch.submit(draft, flow.key, UserRef("wechat", openid))
         self.save(openid, Flow(key=flow.key, draft=flow.draft))  # a repeated 确认 finds the same ticket
         logger.info("report %s from %s (%s)", result.report["ticket"], openid[-6:],
                     mask_contact(draft.contact or "-"))

@@ -8,7 +8,7 @@ import pytest
 
 from assistant.channels.wechat.store import SQLiteStore
 from assistant.dispatch.store import DispatchStore
-from assistant.domain import Location
+from assistant.domain import Location, UserRef
 from assistant.reports.flow import ReportDesk
 from assistant.reports.intent import Reading
 
@@ -41,7 +41,7 @@ def test_modify_then_confirm(desk: ReportDesk) -> None:
 def test_cancel_drops_the_draft(desk: ReportDesk) -> None:
     desk.start("o2", "我要上报")
     assert "已取消" in desk.handle_text("o2", "取消")
-    assert not desk.takes("o2", "路灯坏了") and desk.dispatch.listing(openid="o2") == []
+    assert not desk.takes("o2", "路灯坏了") and desk.dispatch.listing(user=UserRef("wechat", "o2")) == []
 
 
 def test_emergency_report_puts_the_numbers_first(desk: ReportDesk) -> None:
@@ -128,11 +128,11 @@ def test_a_report_closed_without_being_resolved_is_not_rated(desk: ReportDesk) -
     from assistant.domain import ReportDraft
 
     draft = ReportDraft(category="noise", location=Location(text="解放路12号"), description="半夜施工")
-    closed = desk.dispatch.submit(draft, "k-closed", "o13", "center").report
+    closed = desk.dispatch.submit(draft, "k-closed", UserRef("wechat", "o13"), "center").report
     desk.dispatch.update(closed["id"], "center", status="closed")
     with pytest.raises(DispatchError):
         desk.dispatch.update(closed["id"], "resident", rating=5)
-    done = desk.dispatch.submit(draft.model_copy(update={"description": "路灯坏了"}), "k-done", "o13", "center").report
+    done = desk.dispatch.submit(draft.model_copy(update={"description": "路灯坏了"}), "k-done", UserRef("wechat", "o13"), "center").report
     for status in ("assigned", "resolved", "closed"):
         desk.dispatch.update(done["id"], "center", status=status)
     assert desk.dispatch.update(done["id"], "resident", rating=4)["rating"] == 4  # resolved, then closed: rated

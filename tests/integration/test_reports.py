@@ -93,7 +93,8 @@ def test_chat_to_report_to_status_notice(answers: AnswerService, kb_settings, pg
             assert report["ticket"] == ticket and report["category"] == "public_facilities"
             assert report["location"]["label"] == "幸福小区南门" and report["location"]["latitude"] == 29.56
             assert report["photos"] == ["media-123"] and "路灯坏了" in report["description"]
-            assert report["openid"] == who and report["status"] == "submitted"
+            assert (report["channel"], report["user_ref"], report["openid"]) == ("wechat", who, who)
+            assert report["status"] == "submitted"
             assert httpx.get(f"{url}/v1/reports", headers={"Authorization": "Bearer nope"}).status_code == 401
 
             patched = httpx.patch(f"{url}/v1/reports/{ticket}", json={"status": "assigned", "note": "已派网格员"},

@@ -20,6 +20,7 @@ from assistant.api.app import create_app
 from assistant.channels.wechat.channel import COLLECT, WELCOME, WeChatChannel
 from assistant.channels.wechat.protocol import Inbound
 from assistant.channels.wechat.store import SQLiteStore
+from assistant.domain import UserRef
 from assistant.settings import WeChatSettings
 from tests.servers import serve
 from tests.wechat_fake import FakeWeChat, event_xml, text_xml
@@ -331,6 +332,6 @@ def test_a_problem_told_in_a_chat_becomes_one_report_without_being_asked_twice(c
         assert "请确认" in summary and "渝州路88号" in summary and "井盖没得了" in summary and "你好" not in summary
         done = wx.push(text_xml(who, "确认", 12003)) or ""
         assert "工单号" in done
-        assert len(channel.reports.dispatch.listing(openid=who)) == 1
+        assert len(channel.reports.dispatch.listing(user=UserRef("wechat", who))) == 1
         answer = wx.push(text_xml("o-asks", "低保咋个申请嘛", 12004)) or ""
         assert "请确认" not in answer and "回复“1”" not in answer and channel.reports.load("o-asks").state == "idle"
