@@ -47,14 +47,16 @@ def _report(n: int, openid: str | None) -> dict[str, Any]:
 
 
 def _seed_0002(engine: Engine) -> None:
-    """Reports as release 0002 wrote them: two from WeChat residents, one filed by the center; an event and a
-    pending notice on the first (foreign keys must survive SQLite's table copy)."""
+    """Reports as release 0002 wrote them: two from WeChat residents, one filed by the center, one with an empty
+    openid (the old API took it for nobody); an event and a pending notice on the first (foreign keys must survive
+    SQLite's table copy)."""
     migrate(engine, "0002")
     with engine.begin() as c:
         tables = MetaData()
         tables.reflect(c, only=["reports", "report_events", "outbox"])
         c.execute(tables.tables["reports"].insert(),
-                  [_report(1, OPENID), _report(2, None), _report(3, "o-second-resident-0001")])
+                  [_report(1, OPENID), _report(2, None), _report(3, "o-second-resident-0001"),
+                   _report(4, "")])
         first = c.execute(text("SELECT id FROM reports WHERE ticket = 'GW20200101-0001'")).scalar_one()
         c.execute(tables.tables["report_events"].insert(),
                   [{"report_id": first, "at": NOW, "kind": "created", "to_status": "submitted",
@@ -86,7 +88,8 @@ def test_0003_keys_every_report_by_channel_and_back(url: str) -> None:
         assert c.execute(text("SELECT count(*) FROM report_events")).scalar() == 1
     assert [tuple(r) for r in rows] == [("GW20200101-0001", "wechat", OPENID, "半夜施工 1"),
                                         ("GW20200101-0002", None, None, "半夜施工 2"),
-                                        ("GW20200101-0003", "wechat", "o-second-resident-0001", "半夜施工 3")]
+                                        ("GW20200101-0003", "wechat", "o-second-resident-0001", "半夜施工 3"),
+                                        ("GW20200101-0004", None, None, "半夜施工 4")]  # an empty openid: nobody
 
     store = DispatchStore(url)  # migrates to head again: nothing to do
     mine = store.listing(user=UserRef("wechat", OPENID))
@@ -105,7 +108,7 @@ def test_0003_keys_every_report_by_channel_and_back(url: str) -> None:
     with engine.connect() as c:
         back = c.execute(text("SELECT ticket, openid FROM reports ORDER BY id")).all()
     assert [tuple(r) for r in back] == [("GW20200101-0001", OPENID), ("GW20200101-0002", None),
-                                        ("GW20200101-0003", "o-second-resident-0001"),
+                                        ("GW20200101-0003", "o-second-resident-0001"), ("GW20200101-0004", None),
                                         (webhook["ticket"], None)]  # every row kept; a webhook id is no openid
     migrate(engine)
     again = DispatchStore(url)

@@ -4,8 +4,8 @@ Revision ID: 0003
 Revises: 0002
 
 Every row is kept: `openid` becomes `user_ref` (widened to 128 characters for other channels' ids) and a report that
-had an openid gets channel "wechat". Batch mode, so that SQLite (which cannot alter a column in place) copies the
-table and PostgreSQL alters it.
+had an openid gets channel "wechat" (an empty openid, which never reached anyone, becomes none). Batch mode, so
+that SQLite (which cannot alter a column in place) copies the table and PostgreSQL alters it.
 Downgrade keeps every row too, but only WeChat's references fit the old column: a report from another channel
 loses its reporter (its status notices could not reach anyone under an openid anyway).
 """
@@ -28,6 +28,7 @@ def upgrade() -> None:
                            existing_nullable=True)
         batch.add_column(sa.Column("channel", sa.String(32), nullable=True))
     op.create_index("ix_reports_channel_user_ref", "reports", ["channel", "user_ref"])  # after the copy: SQLite
+    op.execute("UPDATE reports SET user_ref = NULL WHERE user_ref = ''")  # an empty openid always meant nobody
     op.execute("UPDATE reports SET channel = 'wechat' WHERE user_ref IS NOT NULL")
 
 
