@@ -32,6 +32,7 @@ class SparseEncoder(Protocol):
         ...
 
 
+
 class Embedder(Protocol):
     @property
     def name(self) -> str: ...
@@ -133,3 +134,27 @@ class Notifier(Protocol):
     Raises when the notice could not be handed over, so the outbox keeps the row and retries it."""
 
     async def notify_status(self, user_ref: str, report: dict[str, Any], note: str) -> None: ...
+
+
+class SessionStore(Protocol):
+    """What the front desk keeps per resident between messages, shared by every worker process and kept across
+    restarts: the reporting conversation (`get`/`put` of small JSON documents, by name, with a lifetime) and the
+    messages kept for a resident to collect. Adapters: the channel stores `SQLiteStore` and `RedisStore`
+    (`assistant/channels/wechat/store.py`, built for every deployment); `PersistentConversations` keeps the answer
+    service's conversations in one."""
+
+    def get(self, name: str) -> dict[str, Any] | None:
+        """The document stored under `name`, or None (never stored, or expired)."""
+        ...
+
+    def put(self, name: str, value: dict[str, Any], ttl_s: float | None = None) -> None:
+        """Store `value` under `name`, for `ttl_s` seconds (None: no expiry)."""
+        ...
+
+    def add_pending(self, openid: str, text: str) -> None:
+        """Keep a message for a resident (by the channel's id for them) to collect with their next message."""
+        ...
+
+    def take_pending(self, openid: str) -> list[str]:
+        """The messages kept for a resident, oldest first; they are removed."""
+        ...

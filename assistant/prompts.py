@@ -6,6 +6,7 @@ A missing file or key fails at start-up with ConfigError, not in the middle of a
 
 from __future__ import annotations
 
+import functools
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -52,3 +53,16 @@ class Prompts:
 
     def error(self, key: str, **values: object) -> str:
         return str(self.messages["errors"][key]).format(**values)
+
+    def say(self, key: str, **values: object) -> str:
+        """A fixed text by its dotted key in messages.toml ("desk.welcome", "report.submitted"), its `{name}`
+        placeholders filled from `values`. The keys the code uses are checked by tests/unit/test_texts.py."""
+        section, _, name = key.partition(".")
+        text = str(self.messages[section][name])
+        return text.format(**values) if values else text
+
+
+@functools.lru_cache(maxsize=1)
+def default() -> Prompts:
+    """The prompts of the project's own folder, loaded once (for what is built without settings: tests, tools)."""
+    return Prompts.load()

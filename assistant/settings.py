@@ -189,6 +189,23 @@ class WeChatSettings(BaseModel):
     )
 
 
+class WebhookSettings(BaseModel):
+    """The generic JSON webhook channel (a 12345 hotline, a WeCom-style intake): POST /channels/webhook/messages."""
+
+    secret: SecretStr | None = Field(
+        default=None, description="shared secret of the HMAC-SHA256 signatures (both ways); unset = the channel is "
+        "off (404)",
+    )
+    callback_url: str | None = Field(
+        default=None, description="where residents' status notices are POSTed (signed like the intake); unset = none"
+    )
+    timestamp_window_s: int = 300  # requests whose timestamp is further from now are refused, and so are replays
+    max_body_bytes: int = 16 * 1024  # larger bodies are a 413
+    rate_per_minute: int = 20  # per user, sustained …
+    rate_burst: int = 10  # … and at once
+    timeout_s: float = 5.0  # a callback POST that takes longer fails (the outbox retries it)
+
+
 class DispatchSettings(BaseModel):
     db_url: str | None = Field(
         default=None, description="SQLAlchemy URL of the report store (postgresql+psycopg://user@host/db); "
@@ -260,6 +277,7 @@ class Settings(BaseSettings):
     answer: AnswerSettings = Field(default_factory=AnswerSettings)
     api: ApiSettings = Field(default_factory=ApiSettings)
     wechat: WeChatSettings = Field(default_factory=WeChatSettings)
+    webhook: WebhookSettings = Field(default_factory=WebhookSettings)
     redis: RedisSettings = Field(default_factory=RedisSettings)
     dispatch: DispatchSettings = Field(default_factory=DispatchSettings)
     reports: ReportSettings = Field(default_factory=ReportSettings)

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from assistant.errors import ConfigError, IndexMissing, SchemaMismatch
-from assistant.ports import ChatModel, CrossScorer, Embedder, Index, SparseEncoder
+from assistant.ports import ChatModel, CrossScorer, Embedder, Index, Notifier, SparseEncoder
 from assistant.retrieval.learned import LearnedModel
 from assistant.retrieval.lexicon import Lexicon
 from assistant.retrieval.search import Retriever, Stages
@@ -24,12 +24,14 @@ if TYPE_CHECKING:
     from assistant.answering.decision import DecisionModel
     from assistant.answering.emergency import EmergencyDetector
     from assistant.answering.pipeline import AnswerService
-    from assistant.api.security import Limiter
+    from assistant.channels.webhook.adapter import WebhookChannel
     from assistant.channels.wechat.channel import WeChatChannel
     from assistant.channels.wechat.protocol import Protocol
     from assistant.channels.wechat.store import ChannelStore
+    from assistant.desk.front import FrontDesk
     from assistant.dispatch.store import DispatchStore
     from assistant.ingest.pipeline import Ingestor
+    from assistant.ratelimit import Limiter
     from assistant.reports.intent import IntentReader
     from assistant.retrieval.questions import QuestionIndex
 
@@ -284,7 +286,9 @@ def build_detector(settings: Settings, embedder: Embedder | None = None) -> Emer
 
 
 def build_channel_store(settings: Settings) -> ChannelStore:
-    """Redis when configured (several hosts), else a SQLite file beside the index (several processes, one host)."""
+    """The session store (the front desk's report flows, kept messages, conversations) and the channels' state, for
+    every deployment: Redis when configured (several hosts), else a SQLite file beside the index (several
+    processes, one host)."""
     from assistant.channels.wechat.store import RedisStore, SQLiteStore
 
     r = settings.redis
@@ -306,7 +310,7 @@ def build_redis(settings: Settings) -> redis.Redis:
 def build_limiter(settings: Settings, name: str, per_minute: int, burst: int) -> Limiter:
     """A token bucket per client: shared by every process in Redis when it is configured (per process while Redis is
     down), per process otherwise. `name` keeps the API's and WeChat's buckets apart."""
-    from assistant.api.security import RateLimiter, SharedRateLimiter
+    from assistant.ratelimit import RateLimiter, SharedRateLimiter
 
     if not settings.redis.url:
         return RateLimiter(per_minute, burst)
@@ -324,38 +328,70 @@ def build_dispatch(settings: Settings) -> DispatchStore:
     return DispatchStore(url, outbox_enabled=bool(settings.dispatch.url))
 
 
+def keep_conversations(settings: Settings, answers: AnswerService, store: ChannelStore) -> None:
+    """The answer service's conversations kept in the session store: they survive a restart and are shared by every
+    worker process (every deployment: /v1/ask and every channel alike)."""
+    from assistant.channels.wechat.store import PersistentConversations
+
+    answers.conversations = PersistentConversations(
+        store, settings.answer.conversation_turns, settings.answer.conversation_ttl_s
+    )
+
+
+def build_front_desk(
+    settings: Settings, answers: AnswerService, store: ChannelStore, dispatch: DispatchStore | None = None,
+) -> FrontDesk:
+    """The channel-neutral front desk: the report desk over the session store and the report store, the answer
+    service, and each channel's rate limit per resident."""
+    from assistant.desk.front import FrontDesk
+    from assistant.desk.reports import ReportDesk
+    from assistant.reports.grids import GridMap
+
+    grids = GridMap.load(settings.dispatch.grid_map) if settings.dispatch.grid_map else None
+    reports = ReportDesk(
+        store, dispatch or build_dispatch(settings), answers.chat,
+        answers.prompts.render("report_extract") if answers.chat is not None else "",
+        settings.answer.gas_hotline, grids,
+        intent=answers.intent or build_intent(settings), detector=answers.detector,
+        memory_s=settings.reports.memory_s, prompts=answers.prompts,
+    )
+    w, h = settings.wechat, settings.webhook
+    limiters = {"wechat": build_limiter(settings, "wechat", w.rate_per_minute, w.rate_burst),
+                "webhook": build_limiter(settings, "webhook", h.rate_per_minute, h.rate_burst)}
+    return FrontDesk(answers, reports, answers.prompts, limiters)
+
+
 def build_wechat(
     settings: Settings, answers: AnswerService, store: ChannelStore | None = None,
-    dispatch: DispatchStore | None = None,
+    dispatch: DispatchStore | None = None, desk: FrontDesk | None = None,
 ) -> WeChatChannel:
-    """The WeChat channel (needs GRIDWORKER_WECHAT__TOKEN); the customer-service API when an app secret is set."""
+    """The WeChat channel (needs GRIDWORKER_WECHAT__TOKEN); the customer-service API when an app secret is set. The
+    front desk is built here unless one is given."""
     from assistant.channels.wechat.channel import WeChatChannel
     from assistant.channels.wechat.client import WeChatApi
-    from assistant.channels.wechat.store import PersistentConversations
 
     w = settings.wechat
     if w.token is None:
         raise ConfigError("GRIDWORKER_WECHAT__TOKEN is not set")
     store = store or build_channel_store(settings)
-    answers.conversations = PersistentConversations(
-        store, settings.answer.conversation_turns, settings.answer.conversation_ttl_s
-    )
+    keep_conversations(settings, answers, store)
     api = None
     if w.app_id and w.app_secret is not None:
         api = WeChatApi(w.app_id, w.app_secret.get_secret_value(), w.api_base, store)
-    from assistant.reports.flow import ReportDesk
-    from assistant.reports.grids import GridMap
+    return WeChatChannel(desk or build_front_desk(settings, answers, store, dispatch), store, w, api)
 
-    grids = GridMap.load(settings.dispatch.grid_map) if settings.dispatch.grid_map else None
-    desk = ReportDesk(
-        store, dispatch or build_dispatch(settings), answers.chat,
-        answers.prompts.render("report_extract") if answers.chat is not None else "",
-        settings.answer.gas_hotline, grids,
-        intent=answers.intent or build_intent(settings), detector=answers.detector,
-        memory_s=settings.reports.memory_s,
-    )
-    limiter = build_limiter(settings, "wechat", w.rate_per_minute, w.rate_burst)
-    return WeChatChannel(answers, store, w, api, reports=desk, limiter=limiter)
+
+def build_webhook(settings: Settings, desk: FrontDesk, store: ChannelStore) -> WebhookChannel | None:
+    """The webhook channel, when GRIDWORKER_WEBHOOK__SECRET is set; its notifier is `build_webhook_notifier`."""
+    from assistant.channels.webhook.adapter import WebhookChannel
+
+    return WebhookChannel(desk, store, settings.webhook) if settings.webhook.secret is not None else None
+
+
+def build_webhook_notifier(settings: Settings) -> Notifier:
+    from assistant.channels.webhook.notifier import WebhookNotifier
+
+    return WebhookNotifier(settings.webhook)
 
 
 def build_protocol(settings: Settings) -> Protocol:

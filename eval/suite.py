@@ -198,14 +198,13 @@ def emergency(service: AnswerService) -> dict[str, Any]:
 
 # -- reports --------------------------------------------------------------------------------------------------
 def reports(service: AnswerService) -> dict[str, Any]:
-    """The reporting conversation in-process, as the WeChat channel routes it, played by a patient resident
+    """The reporting conversation in-process, as the front desk routes it, played by a patient resident
     (eval/reports_sim.py, the same driver and scoring as bench.reports over HTTP)."""
-    from assistant.channels.wechat.channel import WeChatChannel
     from assistant.channels.wechat.store import SQLiteStore
+    from assistant.desk.front import FrontDesk
+    from assistant.desk.reports import ReportDesk
     from assistant.dispatch.store import DispatchStore
     from assistant.domain import UserRef
-    from assistant.reports.flow import ReportDesk
-    from assistant.settings import WeChatSettings
     from eval.reports_sim import converse, gold_of, score
 
     data = rows("reports")
@@ -213,15 +212,17 @@ def reports(service: AnswerService) -> dict[str, Any]:
     store = SQLiteStore(folder / "wx.sqlite3")
     desk = ReportDesk(store, DispatchStore(f"sqlite:///{folder}/d.sqlite3"), intent=service.intent,
                       detector=service.detector)
-    channel = WeChatChannel(service, store, WeChatSettings(rate_per_minute=10_000, rate_burst=10_000), reports=desk)
+    front = FrontDesk(service, desk)  # no rate limit: the simulated residents send as fast as they can
 
     def sender(openid: str) -> Any:
+        user = UserRef("wechat", openid)
+
         def send(turn: dict[str, Any]) -> str:
             if turn["type"] == "location":
-                return desk.handle_location(openid, turn["lat"], turn["lng"], turn["label"])
+                return desk.handle_location(user, turn["lat"], turn["lng"], turn["label"])
             if turn["type"] == "image":
-                return desk.handle_image(openid, turn["media_id"])
-            return channel.on_text(openid, turn.get("content") or turn.get("recognition", ""))
+                return desk.handle_image(user, turn["media_id"])
+            return front.on_text(user, turn.get("content") or turn.get("recognition", ""))
         return send
 
     chats = {r["id"]: converse(sender(f"eval-{r['id']}"), r) for r in data}

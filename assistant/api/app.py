@@ -1,6 +1,7 @@
 """The HTTP API (FastAPI): the factory that puts the edge together. The routes live in one router per area
-(answers, search, ops, wechat, console; reports, library, notebook, docs), what they need comes through `deps`,
-the shared state and its lifespan are `state.State`, and errors map to HTTP through the one table in `errors`.
+(answers, search, ops, wechat, console; reports, library, notebook, docs; a channel's own, such as the webhook's
+`assistant/channels/webhook/router.py`), what they need comes through `deps`, the shared state and its lifespan are
+`state.State`, and errors map to HTTP through the one table in `errors`.
 
 Residents (the WeChat channel, the resident persona) need no key; the worker persona, worker-only search and the
 console's answers need an API key (`Authorization: Bearer <key>` or `X-API-Key`), admitted by its sha256 digest.
@@ -21,6 +22,7 @@ from assistant.answering.pipeline import AnswerService
 from assistant.api import (
     answers_routes,
     console_routes,
+    deps,
     docs_routes,
     errors,
     library_routes,
@@ -32,6 +34,7 @@ from assistant.api import (
 )
 from assistant.api.middleware import BodyLimit, observe
 from assistant.api.state import State
+from assistant.channels.webhook.router import build_router as webhook_router
 from assistant.privacy import install_log_masking
 from assistant.settings import Settings
 
@@ -70,7 +73,8 @@ def create_app(
         app.include_router(router, responses=errors.ROUTER_RESPONSES)
     docs_routes.install(app)
     app.mount("/static/console", StaticFiles(directory=console_routes.STATIC / "console"), name="console")
-    for router in (wechat_routes.router, console_routes.router):
+    for router in (wechat_routes.router, webhook_router(lambda request: deps.get_state(request).webhook),
+                   console_routes.router):
         app.include_router(router)
     return app
 

@@ -14,16 +14,21 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 
 from assistant.answering.pipeline import AnswerService
 from assistant.api.library import Library
-from assistant.api.security import KeyRing, Limiter, RateLimiter
+from assistant.api.security import KeyRing
 from assistant.dispatch.notebook import Notebook
 from assistant.errors import GridworkerError
+from assistant.ports import Notifier
+from assistant.ratelimit import Limiter, RateLimiter
 from assistant.settings import Settings
 
 if TYPE_CHECKING:
     import redis
 
+    from assistant.channels.webhook.adapter import WebhookChannel
     from assistant.channels.wechat.channel import WeChatChannel
     from assistant.channels.wechat.protocol import Protocol
+    from assistant.channels.wechat.store import ChannelStore
+    from assistant.desk.front import FrontDesk
     from assistant.dispatch.outbox import OutboxWorker
     from assistant.dispatch.store import DispatchStore
     from assistant.wiring import Components
@@ -70,8 +75,11 @@ class State:
         self.components: Components | None = None  # the index and models, when built here (not handed in)
         self.wechat = wechat  # the WeChat channel, when GRIDWORKER_WECHAT__TOKEN is set (or one is handed in)
         self.protocol: Protocol | None = None
-        if dispatch is None and wechat is not None and wechat.reports is not None:
-            dispatch = wechat.reports.dispatch  # the channel's report desk and the API share one store
+        self.desk: FrontDesk | None = wechat.desk if wechat is not None else None  # one front desk, every channel
+        self.sessions: ChannelStore | None = wechat.store if wechat is not None else None
+        self.webhook: WebhookChannel | None = None  # the webhook channel, when GRIDWORKER_WEBHOOK__SECRET is set
+        if dispatch is None and self.desk is not None and self.desk.reports is not None:
+            dispatch = self.desk.reports.dispatch  # the channels' report desk and the API share one store
         self.dispatch = dispatch
         self.outbox: OutboxWorker | None = None
         self._outbox_task: asyncio.Task[None] | None = None
@@ -102,7 +110,8 @@ class State:
     # -- the lifespan ----------------------------------------------------------------------------------------------
     async def start(self) -> None:
         """Build what was not handed in (the answer service, Redis and the shared rate limit, the report store and
-        the notebook on it, the WeChat channel), start the outbox sender and warm the retriever."""
+        the notebook on it, the session store, the front desk and the channels), start the outbox sender and warm
+        the retriever."""
         from assistant import wiring
         from assistant.dispatch.outbox import OutboxWorker
 
@@ -116,15 +125,41 @@ class State:
         if self.dispatch is None:
             self.dispatch = wiring.build_dispatch(settings)
         self.notebook = Notebook(self.dispatch.engine)
-        if self.wechat is None and settings.wechat.token is not None:
-            self.wechat = wiring.build_wechat(settings, self.service, dispatch=self.dispatch)
-        if self.wechat is not None:
-            self.protocol = wiring.build_protocol(settings)
-        self.outbox = OutboxWorker(self.dispatch, settings.dispatch,
-                                   {"wechat": self.wechat} if self.wechat is not None else {})
+        if self.sessions is None:
+            self.sessions = wiring.build_channel_store(settings)
+        # every deployment, WeChat or not: /v1/ask's conversations outlive the process and are shared by its workers
+        wiring.keep_conversations(settings, self.service, self.sessions)
+        self._channels()
+        self.outbox = OutboxWorker(self.dispatch, settings.dispatch, self._notifiers())
         self._outbox_task = asyncio.create_task(self.outbox.run())
         self.service.retriever.warm()
         logger.info("gridworker ready: mode=%s retrieval=%s", self.service.mode, self.service.retriever.mode)
+
+    def _channels(self) -> None:
+        """The front desk (unless a handed-in channel brought one) and the configured channels on it."""
+        from assistant import wiring
+
+        settings, service, sessions = self.settings, self.answers(), self.sessions
+        assert sessions is not None
+        if self.desk is None:
+            self.desk = wiring.build_front_desk(settings, service, sessions, self.dispatch)
+        if self.wechat is None and settings.wechat.token is not None:
+            self.wechat = wiring.build_wechat(settings, service, sessions, self.dispatch, self.desk)
+        if self.wechat is not None:
+            self.protocol = wiring.build_protocol(settings)
+        if self.webhook is None:
+            self.webhook = wiring.build_webhook(settings, self.desk, sessions)
+
+    def _notifiers(self) -> dict[str, Notifier]:
+        """Each channel's notifier, by the channel name a report carries."""
+        from assistant import wiring
+
+        notifiers: dict[str, Notifier] = {}
+        if self.wechat is not None:
+            notifiers["wechat"] = self.wechat
+        if self.webhook is not None:
+            notifiers["webhook"] = wiring.build_webhook_notifier(self.settings)
+        return notifiers
 
     async def stop(self) -> None:
         if self.outbox is not None:

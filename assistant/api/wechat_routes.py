@@ -9,6 +9,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import PlainTextResponse
 
 from assistant.api.deps import StateDep
+from assistant.channels.http import bounded_body
 
 logger = logging.getLogger(__name__)
 router = APIRouter(tags=["wechat"])
@@ -37,7 +38,7 @@ async def wechat_push(request: Request, state: StateDep) -> PlainTextResponse:
 
     if state.protocol is None or state.wechat is None:
         return PlainTextResponse(NOT_CONFIGURED, status_code=404)
-    body = await _body(request, state.settings.wechat.max_body_bytes)
+    body = await bounded_body(request, state.settings.wechat.max_body_bytes)
     if body is None:
         return PlainTextResponse(TOO_LARGE, status_code=400)
     try:
@@ -50,15 +51,3 @@ async def wechat_push(request: Request, state: StateDep) -> PlainTextResponse:
         return PlainTextResponse("success")
     return PlainTextResponse(state.protocol.reply(inbound, outcome.text), media_type="application/xml")
 
-
-async def _body(request: Request, limit: int) -> bytes | None:
-    """The push's body; None when it is (declared or streamed) over the limit, or its length is not declared."""
-    declared = request.headers.get("content-length", "0")
-    if not declared.isdigit() or int(declared) > limit:
-        return None
-    body = b""
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > limit:
-            return None
-    return body

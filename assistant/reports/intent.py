@@ -22,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import re
 import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -32,6 +33,11 @@ from scipy.optimize import minimize
 
 from assistant.domain import CATEGORIES
 from assistant.reports.place import PlaceReader
+
+# Words that ask, in so many words, to file a report (我要反映, 帮我上报 …): the rules' reading, and what a draft
+# strips from what the resident told.
+TRIGGER = re.compile(r"^(我要|我想|想|要|帮我)?(反映|报修|投诉|举报|上报|报告|报个|报一下)"
+                     r"|(我要|我想|帮我)(反映|报修|投诉|举报|上报)")
 
 logger = logging.getLogger(__name__)
 
@@ -315,7 +321,6 @@ class IntentReader:
 
 
 def _explicit(text: str) -> bool:
-    from assistant.reports.flow import TRIGGER
     from assistant.retrieval.normalize import normalize_query
 
     return bool(TRIGGER.search(normalize_query(text)))

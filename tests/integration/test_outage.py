@@ -18,12 +18,13 @@ import pytest
 
 from assistant.answering.pipeline import AnswerService
 from assistant.api.app import create_app
-from assistant.channels.wechat.channel import TOO_FAST, UNAVAILABLE
+from assistant.prompts import default
 from assistant.settings import RedisSettings, WeChatSettings
 from tests.servers import serve
 from tests.wechat_fake import FakeWeChat, text_xml
 
 pytestmark = pytest.mark.integration
+TOO_FAST, UNAVAILABLE = default().say("desk.too_fast"), default().say("desk.unavailable")
 TOKEN = "gridworker-outage-token"
 CLOSED = "redis://127.0.0.1:1/0"  # nothing listens on port 1: connections are refused at once
 
@@ -224,8 +225,8 @@ def test_a_hanging_redis_cannot_eat_wechats_five_seconds(  # type: ignore[no-unt
 
 def test_the_shared_bucket_falls_back_per_process_and_comes_back(redis_url: str, prefix: str) -> None:
     """Redis down: this process's own bucket (neither open nor closed); back after `retry_s`: shared again."""
-    from assistant.api.security import SharedRateLimiter
     from assistant.channels.wechat.store import connect
+    from assistant.ratelimit import SharedRateLimiter
 
     switch = Switch()
     try:

@@ -16,8 +16,9 @@ from assistant.answering.pipeline import AnswerService
 from assistant.api.app import create_app
 from assistant.api.security import hash_key
 from assistant.channels.wechat.store import SQLiteStore
+from assistant.desk.reports import ReportDesk
 from assistant.dispatch.store import DispatchStore
-from assistant.reports.flow import ReportDesk
+from assistant.domain import UserRef
 from tests.servers import serve
 
 pytestmark = pytest.mark.integration
@@ -113,12 +114,13 @@ def test_no_personal_number_reaches_the_log(servers: tuple[str, str], caplog: py
 
 def test_a_residents_views_are_masked(tmp_path: Path) -> None:
     desk = ReportDesk(SQLiteStore(tmp_path / "wx.sqlite3"), DispatchStore(f"sqlite:///{tmp_path}/d.sqlite3"))
-    desk.start("o-pd", f"我要反映 楼道里捡到一个钱包，身份证{ID}，银行卡{CARD}")
-    summary = desk.handle_text("o-pd", "幸福小区3栋门口")
+    who = UserRef("wechat", "o-pd")
+    desk.start(who, f"我要反映 楼道里捡到一个钱包，身份证{ID}，银行卡{CARD}")
+    summary = desk.handle_text(who, "幸福小区3栋门口")
     assert "请确认" in summary and not any(n.lower() in summary.lower() for n in NUMBERS), summary
-    done = desk.handle_text("o-pd", "确认")
+    done = desk.handle_text(who, "确认")
     ticket = done.split("工单号 ")[1].split("。")[0]
     stored = desk.dispatch.get(ticket)
     assert stored is not None and ID.lower() in stored["description"].lower()  # the center's copy is whole
-    for view in (desk.progress("o-pd", "我的上报"), desk.progress("o-pd", f"查询进度 {ticket}")):
+    for view in (desk.progress(who, "我的上报"), desk.progress(who, f"查询进度 {ticket}")):
         assert ticket in view and "1101***" in view and ID[:10] not in view, view  # masked, then cut to 20

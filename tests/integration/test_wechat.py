@@ -17,16 +17,18 @@ from fastapi import FastAPI, Request
 from assistant import wiring
 from assistant.answering.pipeline import AnswerService
 from assistant.api.app import create_app
-from assistant.channels.wechat.channel import COLLECT, WELCOME, WeChatChannel
+from assistant.channels.wechat.channel import WeChatChannel
 from assistant.channels.wechat.protocol import Inbound
 from assistant.channels.wechat.store import SQLiteStore
 from assistant.domain import UserRef
+from assistant.prompts import default
 from assistant.settings import WeChatSettings
 from tests.servers import serve
 from tests.wechat_fake import FakeWeChat, event_xml, text_xml
 
 pytestmark = pytest.mark.integration
 TOKEN, AES = "gridworker-test-token", "kWxPEV2UEDyxWpmPdKC3F4dgPDmOvfKX1HGnEUDS1aR"
+COLLECT, WELCOME = default().say("desk.collect"), default().say("desk.welcome")
 
 
 class FakeApi:
@@ -298,16 +300,17 @@ def test_api_errors_keep_the_answer_for_collection(channel_factory, fake_api, co
 
 
 def test_voice_menu_and_event_dedupe(channel_factory) -> None:  # type: ignore[no-untyped-def]
-    from assistant.channels.wechat.channel import MENU, VOICE_UNCLEAR
     from tests.wechat_fake import voice_xml
+
+    voice_unclear, menu_progress = default().say("desk.voice_unclear"), default().say("desk.menu_progress")
 
     settings, service, channel = channel_factory()
     with serve(create_app(settings, service=service, wechat=channel)) as url:
         wx = FakeWeChat(f"{url}/wechat", TOKEN)
         spoken = wx.push(voice_xml("o-voice", "遛狗不拴绳有人管没得", 11001))
         assert spoken and "犬" in spoken
-        assert wx.push(voice_xml("o-voice", None, 11002)) == VOICE_UNCLEAR
-        assert wx.push(event_xml("o-voice", "CLICK", "PROGRESS")) == MENU["PROGRESS"]
+        assert wx.push(voice_xml("o-voice", None, 11002)) == voice_unclear
+        assert wx.push(event_xml("o-voice", "CLICK", "PROGRESS")) == menu_progress
         # the REPORT menu right after describing a problem starts from it: only the location is still missing
         assert "位置" in (wx.push(event_xml("o-voice", "CLICK", "REPORT", created=1_800_000_000)) or "")
         assert "发生了什么" in (wx.push(event_xml("o-fresh", "CLICK", "REPORT", created=1_800_000_000)) or "")
@@ -322,7 +325,7 @@ def test_a_problem_told_in_a_chat_becomes_one_report_without_being_asked_twice(c
     from tests.wechat_fake import location_xml
 
     settings, service, channel = channel_factory()
-    assert channel.reports is not None and channel.reports.intent.mode == "learned"
+    assert channel.desk.reports is not None and channel.desk.reports.intent.mode == "learned"
     with serve(create_app(settings, service=service, wechat=channel)) as url:
         wx = FakeWeChat(f"{url}/wechat", TOKEN)
         who = "o-told"
@@ -332,6 +335,7 @@ def test_a_problem_told_in_a_chat_becomes_one_report_without_being_asked_twice(c
         assert "请确认" in summary and "渝州路88号" in summary and "井盖没得了" in summary and "你好" not in summary
         done = wx.push(text_xml(who, "确认", 12003)) or ""
         assert "工单号" in done
-        assert len(channel.reports.dispatch.listing(user=UserRef("wechat", who))) == 1
+        assert len(channel.desk.reports.dispatch.listing(user=UserRef("wechat", who))) == 1
         answer = wx.push(text_xml("o-asks", "低保咋个申请嘛", 12004)) or ""
-        assert "请确认" not in answer and "回复“1”" not in answer and channel.reports.load("o-asks").state == "idle"
+        assert "请确认" not in answer and "回复“1”" not in answer
+        assert channel.desk.reports.load(UserRef("wechat", "o-asks")).state == "idle"

@@ -7,9 +7,9 @@ import logging
 
 import pytest
 
+from assistant.desk.notices import status_notice
 from assistant.domain import Location, ReportDraft
 from assistant.privacy import install_log_masking, mask, mask_contact, mask_phone, mask_report
-from assistant.reports.flow import status_notice
 
 pytestmark = pytest.mark.unit
 

@@ -10,7 +10,9 @@
                 same job; the last attempt tells the resident to send any message to collect the answer.
 A message is answered by one model call and delivered once, however many retries and worker processes there are.
 With the channel store (Redis) unreachable a message can be neither deduplicated nor claimed, so it is not processed:
-the resident is asked at once to send it again (UNAVAILABLE) and the operator gets an error in the log.
+the resident is asked at once to send it again (`desk.unavailable`) and the operator gets an error in the log.
+What a message means and what to say is the front desk's (`assistant/desk/`): a push becomes its neutral `Message`
+(`to_message`); the fixed texts are in prompts/messages.toml.
 """
 
 from __future__ import annotations
@@ -24,38 +26,17 @@ from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
-from assistant.answering.pipeline import AnswerService
-from assistant.api.security import Limiter, RateLimiter
 from assistant.channels.wechat.client import NO_PERMISSION, OUT_OF_WINDOW, SendError, WeChatApi
 from assistant.channels.wechat.protocol import Inbound, split_utf8
 from assistant.channels.wechat.store import ChannelStore
+from assistant.desk.front import FrontDesk
+from assistant.desk.message import Message, Place
+from assistant.desk.notices import status_notice
+from assistant.domain import UserRef
 from assistant.errors import DependencyUnavailable, GridworkerError
-from assistant.reports.flow import ReportDesk
 from assistant.settings import WeChatSettings
 
 logger = logging.getLogger(__name__)
-
-WELCOME = (
-    "您好，欢迎关注！我是社区的“数智网格员”，可以：\n"
-    "1. 解答低保、养老、就业、物业、养犬等政策问题，直接发文字或语音就行；\n"
-    "2. 帮您上报问题（路灯坏了、违建、噪音扰民、独居老人需要关照等），回复“我要上报”；\n"
-    "3. 查询上报进度，回复“查询进度”加工单号。\n"
-    "遇到火灾、燃气泄漏、有人受伤等紧急情况，请先拨打119、110或120。"
-)
-MENU = {
-    "POLICY": "请直接输入您想咨询的政策问题，例如“低保怎么申请”“遛狗不拴绳有人管吗”。",
-    "REPORT": "请描述您要反映的问题和具体位置（也可以发送位置和照片），我来帮您生成工单。",
-    "PROGRESS": "请回复“查询进度”加工单号（例如：查询进度 GW20261127-0001），或回复“我的上报”。",
-}
-COLLECT = "您的问题我们正在查询，答案准备好后，您发送任意消息即可收到。"
-PENDING_HEAD = "您之前的问题已有答复：\n"
-VOICE_UNCLEAR = "抱歉，暂时没能识别这条语音，请用文字描述您的问题。"
-IMAGE = "收到您的照片。请用文字说明照片里的情况和具体位置；需要派人处理请回复“我要上报”。"
-UNSUPPORTED = "暂不支持这种消息类型，请发送文字或语音。"
-TOO_FAST = "您发送得太快了，请稍等一会儿再试。"
-TOO_LONG = "消息太长了，请分几次发送，每次不超过{limit}个字。"
-FAILED = "抱歉，系统暂时无法处理您的消息，请稍后再试；紧急情况请拨打110、119或120。"
-UNAVAILABLE = "系统繁忙，您的这条消息暂未处理，请过一两分钟再发送一次；紧急情况请拨打110、119或120。"
 
 
 @dataclass(slots=True)
@@ -66,26 +47,27 @@ class Outcome:
 
 
 class WeChatChannel:
+    """WeChat's protocol and delivery; what a message means is the front desk's (`desk`). Also the channel's
+    `Notifier` (ports.Notifier): a report's status notice goes out like a late answer."""
+
     def __init__(
         self,
-        answers: AnswerService,
+        desk: FrontDesk,
         store: ChannelStore,
         settings: WeChatSettings,
         api: WeChatApi | None = None,
         responder: Callable[[Inbound], str | None] | None = None,
-        reports: ReportDesk | None = None,
-        limiter: Limiter | None = None,
     ) -> None:
-        self.answers = answers
+        self.desk = desk
         self.store = store
         self.settings = settings
         self.api = api
-        self.reports = reports
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self.jobs: dict[str, asyncio.Task[str | None]] = {}
-        self.limiter = limiter or RateLimiter(settings.rate_per_minute, settings.rate_burst)
         self.respond = responder or self.respond_to
-        self.model_calls = 0  # answers produced by this process (tests and metrics read it)
+
+    def say(self, key: str) -> str:
+        return self.desk.prompts.say(key)
 
     # -- the push ------------------------------------------------------------------------------------------------
     async def handle(self, inbound: Inbound) -> Outcome:
@@ -96,11 +78,10 @@ class WeChatChannel:
         except DependencyUnavailable as exc:
             return self._unavailable(inbound, str(exc))
 
-    @staticmethod
-    def _unavailable(inbound: Inbound, why: str) -> Outcome:
+    def _unavailable(self, inbound: Inbound, why: str) -> Outcome:
         logger.error("wechat %s from …%s not processed (no dedupe without the channel store), asked to resend: %s",
                      inbound.dedupe_key, inbound.openid[-6:], why)
-        return Outcome(UNAVAILABLE)
+        return Outcome(self.say("desk.unavailable"))
 
     async def _handle(self, inbound: Inbound) -> Outcome:
         key = inbound.dedupe_key
@@ -148,13 +129,13 @@ class WeChatChannel:
             text = await asyncio.to_thread(self.respond, inbound)
         except DependencyUnavailable as exc:
             logger.error("wechat job %s failed: %s", key, exc)
-            text = UNAVAILABLE
+            text = self.say("desk.unavailable")
         except GridworkerError as exc:
             logger.error("wechat job %s failed: %s", key, exc)
             text = exc.user_message
         except Exception:
             logger.exception("wechat job %s crashed", key)
-            text = FAILED
+            text = self.say("desk.failed")
         try:
             await asyncio.to_thread(self.store.set_result, key, text or "")
         finally:
@@ -171,7 +152,7 @@ class WeChatChannel:
                 return await self._deliver_now(inbound, key, done)
             await asyncio.sleep(0.1)
         if attempt >= self.settings.attempts and not self.settings.verified:
-            return Outcome(COLLECT)
+            return Outcome(self.say("desk.collect"))
         if self.settings.verified:
             return Outcome(None)  # the owner pushes it when ready
         await asyncio.sleep(self.settings.hold_s)  # hold: WeChat drops this attempt and retries
@@ -182,7 +163,8 @@ class WeChatChannel:
             return Outcome(None)
         # Not "delivered" until WeChat has it: a retry of this message means the earlier reply never arrived (a
         # dropped connection, a kill -9 after the answer was ready), so it gets the same text again.
-        got = await asyncio.to_thread(self.store.passive_reply, key, inbound.openid, PENDING_HEAD)
+        got = await asyncio.to_thread(self.store.passive_reply, key, inbound.openid,
+                                       self.say("desk.pending_head"))
         if got is None:
             return Outcome(None)  # it went out through customer service, or was kept to collect
         composed, first_time = got
@@ -198,7 +180,7 @@ class WeChatChannel:
             return Outcome(None)  # `success`: WeChat stops retrying, the answer goes out by customer service
         if attempt >= self.settings.attempts:
             job.add_done_callback(lambda j: self._in_background(key, self._keep_when_done(inbound, key, j)))
-            return Outcome(COLLECT)
+            return Outcome(self.say("desk.collect"))
         # Hold the connection past WeChat's cut-off: it gives up on this attempt and retries, and the retry attaches
         # to the same job. Nothing is delivered here: a reply after the cut-off would go to a closed connection.
         await asyncio.sleep(self.settings.hold_s)
@@ -242,90 +224,33 @@ class WeChatChannel:
                     logger.error("unexpected WeChat API error %s", exc)
         await asyncio.to_thread(self.store.add_pending, openid, text)
 
-    async def notify_status(self, openid: str, report: dict[str, Any], note: str) -> None:
+    async def notify_status(self, user_ref: str, report: dict[str, Any], note: str) -> None:
         """A report's status changed: tell the resident (customer service when allowed, else on their next message)."""
-        from assistant.reports.flow import status_notice
+        await self._push_or_keep(user_ref, status_notice(report, note, self.desk.prompts))
 
-        await self._push_or_keep(openid, status_notice(report, note))
-
-    # -- what a message means ------------------------------------------------------------------------------------
+    # -- what a message means: the front desk's ---------------------------------------------------------------
     def respond_to(self, inbound: Inbound) -> str | None:
-        """The reply to one message (runs in a worker thread; one call per message)."""
-        msg: Any = inbound.message
-        kind = inbound.msg_type
-        if kind == "event":
-            event = str(getattr(msg, "event", "")).lower()
-            if event.startswith("subscribe"):
-                return WELCOME
-            if event == "click":
-                key = str(getattr(msg, "key", "")).upper()
-                if key == "REPORT" and self.reports is not None:
-                    return self.reports.start(inbound.openid)
-                return MENU.get(key, MENU["POLICY"])
-            return None  # unsubscribe, LOCATION reports, view …: nothing to say
-        allowed, _ = self.limiter.allow(inbound.openid)
-        if not allowed:
-            return TOO_FAST
-        if kind == "text":
-            return self.on_text(inbound.openid, str(msg.content or ""))
-        if kind == "voice":
-            said = str(getattr(msg, "recognition", "") or "").strip()
-            return self.on_text(inbound.openid, said) if said else VOICE_UNCLEAR
-        if kind == "image":
-            media = str(getattr(msg, "media_id", "") or "")
-            if self.reports is not None and media:
-                return self.reports.handle_image(inbound.openid, media) or IMAGE
-            return IMAGE
-        if kind == "location":
-            label = str(getattr(msg, "label", "") or "")
-            if self.reports is not None:
-                lat, lng = (float(x) for x in getattr(msg, "location", (0.0, 0.0)))
-                done = self.reports.handle_location(inbound.openid, lat, lng, label)
-                if done:
-                    return done
-            return f"已收到您的位置：{label}。请告诉我这里发生了什么问题，需要上报请回复“我要上报”。"
-        if kind == "link":
-            return f"收到链接《{getattr(msg, 'title', '')}》。请直接告诉我您想咨询的问题。"
-        return UNSUPPORTED
+        """The reply to one message (runs in a worker thread; one call per message): the push as a neutral message,
+        answered by the front desk."""
+        return self.desk.respond(to_message(inbound))
 
-    def on_text(self, openid: str, text: str) -> str:
-        """A resident's words: progress, rating and a report in progress first; then what the message is: a problem
-        to handle starts a report at once, a question that also tells a problem gets the answer and 「回复1上报」,
-        anything else the answer."""
-        text = text.strip()
-        desk = self.reports
-        if desk is None or not text:
-            return self.ask(openid, text)
-        limit = self.answers.settings.max_question_chars
-        if len(text) > limit:  # bounded at the edge: a draft in progress never sees an oversized message
-            return TOO_LONG.format(limit=limit)
-        if desk.wants_progress(text):
-            return desk.progress(openid, text)
-        rated = desk.rate(openid, text)
-        if rated:
-            return rated
-        if desk.takes(openid, text):
-            return desk.handle_text(openid, text)
-        reading = desk.read(text)
-        desk.observe(openid, text, reading)
-        if desk.wants_report(text) or reading.intent in ("report", "emergency"):
-            # an emergency gets the emergency line first, and the center a report of it
-            return desk.start(openid, text, by_assistant=not desk.wants_report(text),
-                              emergency=reading.intent == "emergency")
-        answer = self.ask(openid, text, offer=False)
-        if reading.intent == "both":  # the answer, and the report ready to confirm (or 「回复1」 for what is missing)
-            return f"{answer}\n{desk.offer(openid)}".strip()
-        return answer
 
-    def ask(self, openid: str, text: str, offer: bool | None = None) -> str:
-        text = text.strip()
-        limit = self.answers.settings.max_question_chars
-        if not text:
-            return MENU["POLICY"]
-        if len(text) > limit:
-            return TOO_LONG.format(limit=limit)
-        self.model_calls += 1
-        answer = self.answers.answer(text, "resident", conversation_id=f"wx:{openid}", report_offer=offer)
-        if self.reports is not None and answer.report_suggested:
-            self.reports.offer(openid)
-        return answer.answer
+def to_message(inbound: Inbound) -> Message:
+    """WeChat's push as the front desk's neutral message."""
+    msg: Any = inbound.message
+    kind = inbound.msg_type
+    user = UserRef("wechat", inbound.openid)
+    if kind == "event":
+        return Message(user, "event", event=str(getattr(msg, "event", "")), key=str(getattr(msg, "key", "")))
+    if kind == "text":
+        return Message(user, "text", str(msg.content or ""))
+    if kind == "voice":
+        return Message(user, "voice", str(getattr(msg, "recognition", "") or ""))
+    if kind == "image":
+        return Message(user, "image", media_id=str(getattr(msg, "media_id", "") or ""))
+    if kind == "location":
+        lat, lng = (float(x) for x in getattr(msg, "location", (0.0, 0.0)))
+        return Message(user, "location", place=Place(lat, lng, str(getattr(msg, "label", "") or "")))
+    if kind == "link":
+        return Message(user, "link", title=str(getattr(msg, "title", "")))
+    return Message(user, "other")
