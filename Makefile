@@ -52,11 +52,13 @@ demo: $(BASE)
 test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 	$(BIN)/pytest
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 # The offline eval suite (eval/README.md): results.json, summary.md, report.html in data/eval/latest.
 eval: $(STAMP)
