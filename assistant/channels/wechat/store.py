@@ -1,9 +1,11 @@
-"""Channel state shared by every worker process and kept across restarts: message claims (exactly once), results,
-answers waiting to be collected, the customer-service window per user, conversation turns per openid.
+"""Channel state shared by every worker process and kept across restarts: message claims (exactly once: WeChat's
+MsgIds, the webhook's message ids), results, answers waiting to be collected, the customer-service window per user,
+and the session state of every deployment (the front desk's report flows, the answer service's conversations).
 
 Redis when `GRIDWORKER_REDIS__URL` is set (several hosts); a local SQLite file otherwise (several processes on one
-host; WAL mode, every change in one short transaction). Both implement `ChannelStore`. Redis that does not answer
-within its short timeouts is `DependencyUnavailable` (translated here, where redis-py's errors enter).
+host; WAL mode, every change in one short transaction). Both implement `ChannelStore` (and so the front desk's
+`ports.SessionStore`); `wiring.build_channel_store` builds one whether WeChat is configured or not. Redis that does
+not answer within its short timeouts is `DependencyUnavailable` (translated here, where redis-py's errors enter).
 """
 
 from __future__ import annotations
