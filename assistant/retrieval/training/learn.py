@@ -334,6 +334,19 @@ def _temp_index(embedder: Embedder | None) -> Index:
     return EdgeIndex(Path(tempfile.mkdtemp(prefix="gw-learn-")) / "edge", embedder.dim if embedder else None)
 
 
+@dataclass(slots=True)
+class _Run:
+    """What one `learn` run fits from: its settings, the sparse encoder, the dense model (or none), the two sets of
+    training examples and the retrieval stages their candidates come from."""
+
+    settings: Settings
+    encoder: Bm25SparseEncoder
+    embedder: Embedder | None
+    stard: list[Example]
+    residents: list[Example]
+    stages: Stages
+
+
 def learn(
     settings: Settings,
     stard_dir: Path,
@@ -360,88 +373,133 @@ def learn(
     from assistant.ingest.loaders import load_taxonomy
 
     questions = load_questions(stard_dir, "train")[:limit]
-    stard = stard_examples(questions)
     residents, resident_chapters = (
         resident_examples(resident, settings.corpus_dir, load_taxonomy(settings.taxonomy)) if resident else ([], {})
-    )
-    encoder = wiring.build_encoder(settings)
-    profiles, article_prior, law_prior = build_profiles(stard + residents, encoder)
-    assoc = build_associations(stard, article_texts(stard_dir / "laws"), encoder)
-    meta = {
-        "version": "",  # set once fitted: the digest covers the weights too
-        "source": "STARD train split (../shared/eval/stard/gold.jsonl, split == train)"
-        + (f" and {resident.name}" if resident else ""),
-        "train_questions": len(questions),
-        **({"resident_train_questions": len(residents), "resident_scope": "file"} if residents else {}),
-        "tokenizer": encoder.signature,
-        "features": list(FEATURES),
-    }
-    if embedder is not None:
-        meta["dense_model"] = embedder.name
-        meta["dense_query"] = settings.retrieval.dense_query  # what the dense model read of each question
-    index = _temp_index(embedder)
-    wiring.ingestor_from_settings(settings, index, encoder, embedder, taxonomy=False, questions=False).run(
-        stard_dir / "laws")
-    chapters = {str(p.payload["article_key"]): chapter_key(p.payload)
-                for p in index.scan(RANKING_FIELDS) if p.payload.get("article_key")}
-    chapters = {**resident_chapters, **chapters}
-    model = LearnedModel(
-        profiles, dict(article_prior), dict(law_prior), assoc, {"sparse": 1.0}, build_cocite(stard + residents),
-        meta,
-        chapter_profiles=build_chapter_profiles(stard + residents, chapters, encoder),
-        article_chapter={k: c for k, c in sorted(chapters.items()) if k in article_prior},
     )
     r = settings.retrieval
     stages = Stages(candidates=candidates, memory_k=r.memory_k, assoc_weight=r.assoc_weight, dense_depth=r.dense_depth,
                     dense_query=r.dense_query)
+    run = _Run(settings, wiring.build_encoder(settings), embedder, stard_examples(questions), residents, stages)
+    index = _temp_index(embedder)
+    model = _evidence(run, stard_dir, index, resident_chapters, _meta(run, len(questions), resident))
     held_vectors: list[np.ndarray | None] = [None, None]
     if embedder is not None and dense_adapter:
-        from assistant.retrieval.training import adapter as query_map
-
-        reads = Retriever(index, encoder, None, None, stages).dense_text  # what the dense model reads
-        groups = [query_map.group(query_map.pool_vectors(stard_dir / "laws", {}, r.max_chunk_chars, embedder, False),
-                                  embedder, [reads(e.text) for e in stard], [e.gold for e in stard])]
-        if residents:
-            pool = query_map.pool_vectors(settings.corpus_dir, load_taxonomy(settings.taxonomy), r.max_chunk_chars,
-                                          embedder, True)
-            groups.append(query_map.group(pool, embedder, [reads(e.text) for e in residents],
-                                          [e.gold for e in residents]))
-        model.dense_adapter = query_map.fit(groups)
-        held = query_map.cross_fitted(groups)
+        held = _fit_query_map(run, model, index, stard_dir)
         held_vectors[: len(held)] = held
-        model.meta["dense_adapter"] = {"tau": query_map.TAU, "l2": query_map.L2, "folds": query_map.FOLDS,
-                                       "questions": sum(len(g.gold) for g in groups)}
-
-    def training_sets(
-        index: Index, examples: list[Example], local: bool = False, vectors: np.ndarray | None = None
-    ) -> tuple[list[_Query], list[_Query]]:
-        """The examples' candidates without and (with an embedder) with the dense neighbours."""
-        sparse = _training_queries(Retriever(index, encoder, None, model, stages), examples, local)
-        dense = (_training_queries(Retriever(index, encoder, embedder, model, stages), examples, local, vectors)
-                 if embedder else [])
-        return sparse, dense
-
-    queries, dense_queries = training_sets(index, stard, vectors=held_vectors[0])
+    queries, dense_queries = _training_sets(run, model, index, run.stard, vectors=held_vectors[0])
     index.close()
-    resident_queries: list[_Query] = []
-    resident_dense: list[_Query] = []
-    if residents:  # the governance corpus, for the resident questions' own candidates
-        rindex = _temp_index(embedder)
-        wiring.ingestor_from_settings(settings, rindex, encoder, embedder, questions=False).run(settings.corpus_dir)
-        resident_queries, resident_dense = training_sets(rindex, residents, local=True, vectors=held_vectors[1])
-        rindex.close()
+    resident_queries, resident_dense = _resident_training_sets(run, model, held_vectors[1])
     weight = RESIDENT_FIT_WEIGHT if resident_weight is None else resident_weight
     model.weights = fit_weights(queries + resident_queries * weight)
     if embedder is not None:
         model.dense_weights = softmax_weights(dense_queries + resident_dense * weight)
-    for name, qs, weights in (("train_fit", queries, model.weights),
-                              ("resident_train_fit", resident_queries, model.weights),
-                              ("dense_train_fit", dense_queries, model.dense_weights),
-                              ("dense_resident_train_fit", resident_dense, model.dense_weights)):
-        if qs:
-            mrr, r10, r100 = objective(qs, np.array([weights[f] for f in FEATURES]))
-            model.meta[name] = {"mrr@10": round(mrr, 4), "recall@10": round(r10, 4), "recall@100": round(r100, 4)}
+    _record_fits(model, queries, resident_queries, dense_queries, resident_dense)
     model.meta["version"] = f"{'train' if residents else 'stard-train'}-{model.digest()}"
     out.parent.mkdir(parents=True, exist_ok=True)
     model.save(out)
     return model
+
+
+def _record_fits(
+    model: LearnedModel, queries: list[_Query], resident: list[_Query], dense: list[_Query],
+    resident_dense: list[_Query],
+) -> None:
+    """The fitted weights' figures on their own training candidates, in the artefact's meta."""
+    for name, qs, weights in (("train_fit", queries, model.weights),
+                              ("resident_train_fit", resident, model.weights),
+                              ("dense_train_fit", dense, model.dense_weights),
+                              ("dense_resident_train_fit", resident_dense, model.dense_weights)):
+        if qs:
+            mrr, r10, r100 = objective(qs, np.array([weights[f] for f in FEATURES]))
+            model.meta[name] = {"mrr@10": round(mrr, 4), "recall@10": round(r10, 4), "recall@100": round(r100, 4)}
+
+
+def _meta(run: _Run, train_questions: int, resident: Path | None) -> dict[str, object]:
+    """The artefact's description: its sources, the tokenizer and features it was fitted with, the dense model."""
+    meta: dict[str, object] = {
+        "version": "",  # set once fitted: the digest covers the weights too
+        "source": "STARD train split (../shared/eval/stard/gold.jsonl, split == train)"
+        + (f" and {resident.name}" if resident else ""),
+        "train_questions": train_questions,
+        **({"resident_train_questions": len(run.residents), "resident_scope": "file"} if run.residents else {}),
+        "tokenizer": run.encoder.signature,
+        "features": list(FEATURES),
+    }
+    if run.embedder is not None:
+        meta["dense_model"] = run.embedder.name
+        meta["dense_query"] = run.settings.retrieval.dense_query  # what the dense model read of each question
+    return meta
+
+
+def _evidence(
+    run: _Run, stard_dir: Path, index: Index, resident_chapters: dict[str, str], meta: dict[str, object]
+) -> LearnedModel:
+    """The model's evidence before any weight is fitted: profiles, priors, associations, co-citations and chapters,
+    with STARD's laws ingested into `index` (where the chapters of their articles are read)."""
+    from assistant import wiring
+
+    examples = run.stard + run.residents
+    profiles, article_prior, law_prior = build_profiles(examples, run.encoder)
+    assoc = build_associations(run.stard, article_texts(stard_dir / "laws"), run.encoder)
+    wiring.ingestor_from_settings(run.settings, index, run.encoder, run.embedder, taxonomy=False,
+                                  questions=False).run(stard_dir / "laws")
+    chapters = {str(p.payload["article_key"]): chapter_key(p.payload)
+                for p in index.scan(RANKING_FIELDS) if p.payload.get("article_key")}
+    chapters = {**resident_chapters, **chapters}
+    return LearnedModel(
+        profiles, dict(article_prior), dict(law_prior), assoc, {"sparse": 1.0}, build_cocite(examples), meta,
+        chapter_profiles=build_chapter_profiles(examples, chapters, run.encoder),
+        article_chapter={k: c for k, c in sorted(chapters.items()) if k in article_prior},
+    )
+
+
+def _fit_query_map(run: _Run, model: LearnedModel, index: Index, stard_dir: Path) -> list[np.ndarray]:
+    """Fit the dense model's query map into `model` (STARD's questions over its laws, the resident questions over
+    the governance corpus) and return each group's question vectors as a map fitted without them gives them."""
+    from assistant.ingest.loaders import load_taxonomy
+    from assistant.retrieval.training import adapter as query_map
+
+    embedder, settings = run.embedder, run.settings
+    assert embedder is not None
+    r = settings.retrieval
+    reads = Retriever(index, run.encoder, None, None, run.stages).dense_text  # what the dense model reads
+    groups = [query_map.group(query_map.pool_vectors(stard_dir / "laws", {}, r.max_chunk_chars, embedder, False),
+                              embedder, [reads(e.text) for e in run.stard], [e.gold for e in run.stard])]
+    if run.residents:
+        pool = query_map.pool_vectors(settings.corpus_dir, load_taxonomy(settings.taxonomy), r.max_chunk_chars,
+                                      embedder, True)
+        groups.append(query_map.group(pool, embedder, [reads(e.text) for e in run.residents],
+                                      [e.gold for e in run.residents]))
+    model.dense_adapter = query_map.fit(groups)
+    held = query_map.cross_fitted(groups)
+    model.meta["dense_adapter"] = {"tau": query_map.TAU, "l2": query_map.L2, "folds": query_map.FOLDS,
+                                   "questions": sum(len(g.gold) for g in groups)}
+    return held
+
+
+def _training_sets(
+    run: _Run, model: LearnedModel, index: Index, examples: list[Example], local: bool = False,
+    vectors: np.ndarray | None = None,
+) -> tuple[list[_Query], list[_Query]]:
+    """The examples' candidates without and (with an embedder) with the dense neighbours."""
+    sparse = _training_queries(Retriever(index, run.encoder, None, model, run.stages), examples, local)
+    dense = (_training_queries(Retriever(index, run.encoder, run.embedder, model, run.stages), examples, local, vectors)
+             if run.embedder else [])
+    return sparse, dense
+
+
+def _resident_training_sets(
+    run: _Run, model: LearnedModel, vectors: np.ndarray | None
+) -> tuple[list[_Query], list[_Query]]:
+    """The resident questions' own candidates, over a throwaway index of the governance corpus (none without
+    resident questions)."""
+    from assistant import wiring
+
+    if not run.residents:
+        return [], []
+    rindex = _temp_index(run.embedder)
+    wiring.ingestor_from_settings(run.settings, rindex, run.encoder, run.embedder, questions=False).run(
+        run.settings.corpus_dir)
+    sets = _training_sets(run, model, rindex, run.residents, local=True, vectors=vectors)
+    rindex.close()
+    return sets
