@@ -31,6 +31,16 @@ class SparseEncoder(Protocol):
         """The query as a dense model should read it: normalised, rewritten and (with `expand`) expanded."""
         ...
 
+    def variants(self, text: str) -> list[str]:
+        """The lexicon's statutory forms of a word or question after its dialect rewrite, as texts (the expansion
+        `encode_query` adds). Answering reads them, through `retrieval.evidence.Vocabulary`, to rank sentences and
+        weigh coverage."""
+        ...
+
+    def tokens(self, text: str) -> list[str]:
+        """The tokenizer's words of a text as it is: no normalisation, rewrite or expansion."""
+        ...
+
 
 
 class Embedder(Protocol):

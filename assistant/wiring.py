@@ -200,16 +200,20 @@ def build_chat(settings: Settings) -> ChatModel | None:
 
 
 def build_answers(components: Components) -> AnswerService:
-    """The answer service over built components (retriever, prompts, chat model per settings)."""
+    """The answer service over built components: the retriever, the prompts, the chat model and the answer
+    generator `answer.backend` names in the registry (`answering.generators.GENERATORS`)."""
+    from assistant.answering.generators import Parts, build_generator
     from assistant.answering.pipeline import AnswerService
     from assistant.prompts import Prompts
 
     s = components.settings
+    retriever, prompts, chat = components.retriever(), Prompts.load(s.answer.prompts_dir), build_chat(s)
+    generator = build_generator(s.answer.backend, Parts(prompts, s.answer, s.llm, retriever.vocabulary, chat))
     return AnswerService(
-        components.retriever(), Prompts.load(s.answer.prompts_dir), s.answer, s.llm, build_chat(s),
+        retriever, prompts, s.answer, s.llm, chat,
         detector=build_detector(s, components.embedder), decision=build_decision(s),
         questions=build_question_index(s, components.embedder), question_weight=s.retrieval.question_weight,
-        intent=build_intent(s, components.embedder),
+        intent=build_intent(s, components.embedder), generator=generator,
     )
 
 

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from assistant.domain import Hit
+from assistant.retrieval.evidence import GENERIC  # words that may not carry a sentence on their own
 
 _MARKER = re.compile(r"^\s*第[零〇一二三四五六七八九十百千两\d]+\s*条(之[一二三四五六七八九十]+)?\s*")
 _SENT_END = re.compile(r"(?<=[。！？!?；;])")
@@ -40,13 +41,6 @@ INTENTS: dict[str, tuple[re.Pattern[str], re.Pattern[str]]] = {
     "amount": (re.compile(r"多少钱|补贴多少|标准|金额|发多少|给多少|多少"),
                re.compile(r"标准|元|补贴|金额|发放|补助|津贴|按月")),
 }
-
-# Words that say little about the topic: they may not carry a sentence on their own.
-GENERIC = frozenset(
-    "申请 处理 办理 怎么 如何 可以 不能 能不能 规定 问题 需要 没 有 里 要 人 我 我们 你 他 她 家 请问 一下 现在 这个 那个 啥 啥子 咋 咋个 "
-    "告诉 告诉我 教 教我 帮 帮我 帮忙 知道 想 想问 问问 一个 什么 哪个 东西 情况 事情"
-    .split()
-)
 
 # Plain words for residents: the statute's phrasing → what a neighbour would say.
 PLAIN_WORDS: tuple[tuple[str, str], ...] = (

@@ -4,7 +4,8 @@
     → condense the follow-up (conversation memory)
     → retrieve (persona decides what it may see: worker-only documents never reach a resident)
     → evidence check (decline and hand off when the articles do not cover the question)
-    → generate: the LLM (OpenAI-compatible) or the extractive composer; a failing LLM falls back to extractive
+    → generate: the `AnswerGenerator` the settings chose (generators.py): the extractive composer, or the chat
+      model with the extractive fallback; the evidence score is the retriever's (`Retriever.coverage`)
     → verify citations (invented ones are removed and counted)
     → format for the persona (emergency line first, next step, report offer, length).
 
@@ -16,24 +17,23 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from assistant.answering import scope
 from assistant.answering.citations import cited_keys, verify
-from assistant.answering.composer import GENERIC, Composer, category_votes, split_sentences
+from assistant.answering.composer import category_votes, split_sentences
 from assistant.answering.conversation import Conversations, ConversationStore, Turn, condense_rules
 from assistant.answering.decision import DecisionModel, Verdict, terms_feature
 from assistant.answering.emergency import Detection, EmergencyDetector
+from assistant.answering.generators import AnswerGenerator, Delta, Generated, Parts, Request, build_generator
 from assistant.domain import PERSONAS, Answer, Hit, SearchFilters
-from assistant.errors import InputError, LLMUnavailable
+from assistant.errors import InputError
 from assistant.ports import ChatModel
 from assistant.prompts import Prompts
-from assistant.retrieval.normalize import normalize_query
 from assistant.retrieval.questions import QuestionIndex
 from assistant.retrieval.search import Retriever, rrf
-from assistant.retrieval.sparse import Bm25SparseEncoder
 from assistant.settings import AnswerSettings, LLMSettings
 
 if TYPE_CHECKING:
@@ -56,11 +56,41 @@ class Evidence:
 
 
 @dataclass(frozen=True, slots=True)
-class Event:
-    """A streaming event: `delta` pieces of text, then one `answer` with the final, verified answer."""
+class MetaEvent:
+    """The stream's first event: the conversation, whether the message raised an alarm, the back-end's mode."""
 
-    kind: str  # meta | delta | answer
-    data: dict[str, object]
+    kind: ClassVar[Literal["meta"]] = "meta"
+    conversation_id: str
+    emergency: bool
+    mode: str
+
+    def json(self) -> dict[str, Any]:
+        return {"conversation_id": self.conversation_id, "emergency": self.emergency, "mode": self.mode}
+
+
+@dataclass(frozen=True, slots=True)
+class DeltaEvent:
+    """A piece of the model's text; `reset`: the model failed, drop the pieces shown (the fallback's answer
+    follows in the answer event)."""
+
+    kind: ClassVar[Literal["delta"]] = "delta"
+    text: str
+    reset: bool = False
+
+    def json(self) -> dict[str, Any]:
+        return {"reset": True, "text": self.text} if self.reset else {"text": self.text}
+
+
+@dataclass(frozen=True, slots=True)
+class AnswerEvent:
+    """The stream's last event: the final, verified answer."""
+
+    kind: ClassVar[Literal["answer"]] = "answer"
+    answer: Answer
+
+
+# A streaming event: `meta`, `delta` pieces of text, then one `answer` with the final, verified answer.
+Event = MetaEvent | DeltaEvent | AnswerEvent
 
 
 class AnswerService:
@@ -77,7 +107,10 @@ class AnswerService:
         questions: QuestionIndex | None = None,
         question_weight: float = 0.0,
         intent: IntentReader | None = None,
+        generator: AnswerGenerator | None = None,
     ) -> None:
+        """`generator`: what writes the text (default: the one `settings.backend` names in the registry, over
+        `chat`). `chat` is also what the report flow, /readyz and the eval's judge use."""
         self.retriever = retriever
         self.intent = intent  # reads whether a resident's message tells a problem to file (rules when unset)
         self.prompts = prompts
@@ -93,18 +126,13 @@ class AnswerService:
         self.questions = questions if (questions is not None and embedder is not None
                                        and embedder.name == questions.model) else None
         self.question_weight = question_weight
-        self.composer = Composer(
-            {k: v for k, v in prompts.next_steps.items() if k != "default"},
-            prompts.next_steps.get("default", ""),
-            settings.resident_max_chars,
+        self.generator = generator or build_generator(
+            settings.backend, Parts(prompts, settings, llm_settings, retriever.vocabulary, chat)
         )
-        encoder = retriever.encoder
-        assert isinstance(encoder, Bm25SparseEncoder), "the composer reads the encoder's lexicon and tokenizer"
-        self.encoder: Bm25SparseEncoder = encoder
 
     @property
     def mode(self) -> str:
-        return "llm" if self.chat is not None else "extractive"
+        return self.generator.mode
 
     # -- public API ------------------------------------------------------------------------------------------
     def answer(
@@ -114,9 +142,9 @@ class AnswerService:
         """`report_offer`: the caller has already read whether the message tells a problem to file (None: read
         it here)."""
         events = list(self._run(question, persona, conversation_id, category, stream=False, report_offer=report_offer))
-        final = events[-1].data["answer"]
-        assert isinstance(final, Answer)
-        return final
+        final = events[-1]
+        assert isinstance(final, AnswerEvent)
+        return final.answer
 
     def stream(
         self, question: str, persona: str = "resident", conversation_id: str | None = None,
@@ -146,91 +174,103 @@ class AnswerService:
         question = self.check_input(question, persona)
         conv_id = conversation_id or self.conversations.new_id()
         ans = Answer(question=question, answer="", persona=persona, mode=self.mode, conversation_id=conv_id)
-        timings = ans.timings
-
-        t = time.perf_counter()
-        alarm = self.detector.detect(question) if persona == "resident" else Detection([], "")
-        screening = scope.screen(question)
-        ans.emergency, ans.emergency_kinds = alarm.emergency, alarm.kinds
-        ans.report_suggested = persona == "resident" and (
-            report_offer if report_offer is not None
-            else self.intent.read(question).reportable if self.intent is not None else screening.report_intent
-        )
-        timings["screen"] = _ms(t)
-        yield Event("meta", {"conversation_id": conv_id, "emergency": ans.emergency, "mode": ans.mode})
-
-        if screening.injection and len(_content(screening.remainder)) < 4:
-            yield self._decline(ans, "injection", self.prompts.message(persona, "injection"), alarm, t0)
-            return
-        if screening.out_of_scope and not alarm.emergency:
-            yield self._decline(ans, "out_of_scope", self.prompts.out_of_scope(persona, screening.out_of_scope),
-                                alarm, t0)
+        alarm, screening = self._screen(ans, report_offer)
+        yield MetaEvent(conv_id, ans.emergency, ans.mode)
+        refusal = self._refusal(screening, persona, alarm)
+        if refusal is not None:
+            yield self._decline(ans, *refusal, alarm, t0)
             return
         asked = screening.remainder if screening.injection else question
 
         t = time.perf_counter()
         history = self.conversations.history(conv_id)
-        ans.condensed = self._condense(asked, history, ans)
-        timings["condense"] = _ms(t)
+        ans.condensed = self._condense(asked, history)
+        ans.timings["condense"] = _ms(t)
 
-        evidence = self.gather(ans.condensed, persona, category)
-        ans.retrieval_mode = evidence.retrieval_mode
-        if evidence.verdict is not None:
-            ans.confidence = evidence.verdict.p
-            ans.hedged = evidence.verdict.outcome == "hedge"
-        timings.update({f"retrieve.{k}": v for k, v in evidence.timings.items()})
+        evidence = self._retrieve(ans, category)
         if screening.injection and not self._injection_rest_answerable(evidence):
             # what is left of a manipulation attempt is answered only when the evidence is clearly there
             yield self._decline(ans, "injection", self.prompts.message(persona, "injection"), alarm, t0)
             return
         if not self._answerable(evidence) and not alarm.emergency:
             self._no_evidence(ans, persona, alarm)
-            self._remember(conv_id, ans, [])
-            timings["total"] = _ms(t0)
-            yield Event("answer", {"answer": ans})
+            yield self._done(ans, [], t0)
             return
 
         t = time.perf_counter()
-        body, next_step = "", ""
-        if self.chat is not None:
-            try:
-                pieces: list[str] = []
-                for piece in self._generate(ans, persona, history, evidence.hits, stream):
-                    pieces.append(piece)
-                    if stream:
-                        yield Event("delta", {"text": piece})
-                body = "".join(pieces).strip()
-                ans.mode = "llm"
-                if not body:
-                    raise LLMUnavailable("the model returned an empty answer")
-            except LLMUnavailable as exc:
-                logger.warning("LLM unavailable, falling back to extractive: %s", exc)
-                ans.mode = "extractive (fallback: llm unavailable)"
-                body = ""
-                if stream:
-                    yield Event("delta", {"reset": True, "text": ""})
-        if not body:
-            body, next_step = self._compose(ans.condensed, persona, evidence.hits)
-            if alarm.emergency and not self._sure(evidence):  # the first line is the answer; loose articles distract
-                body = ""
-            if ans.mode.startswith("extractive (fallback"):
-                body = f"{self.prompts.message(persona, 'fallback_notice')}\n{body}"
-        timings["generate"] = _ms(t)
+        generated = yield from self._write(ans, history, evidence, alarm, stream)
+        ans.timings["generate"] = _ms(t)
+        self._check(ans, generated, evidence, alarm)
+        yield self._done(ans, [c.label for c in ans.citations], t0)
 
+    def _screen(self, ans: Answer, report_offer: bool | None) -> tuple[Detection, scope.Screening]:
+        """The alarm (residents), the scope and injection screen, and whether to offer a report."""
         t = time.perf_counter()
-        checked = verify(self._finish_text(body, persona, alarm, ans, next_step), evidence.hits)
+        resident = ans.persona == "resident"
+        alarm = self.detector.detect(ans.question) if resident else Detection([], "")
+        screening = scope.screen(ans.question)
+        ans.emergency, ans.emergency_kinds = alarm.emergency, alarm.kinds
+        ans.report_suggested = resident and (
+            report_offer if report_offer is not None
+            else self.intent.read(ans.question).reportable if self.intent is not None else screening.report_intent
+        )
+        ans.timings["screen"] = _ms(t)
+        return alarm, screening
+
+    def _refusal(self, screening: scope.Screening, persona: str, alarm: Detection) -> tuple[str, str] | None:
+        """(reason, text) of a message declined before retrieval: an injection with nothing else in it, or a
+        request out of scope that raised no alarm."""
+        if screening.injection and len(_content(screening.remainder)) < 4:
+            return "injection", self.prompts.message(persona, "injection")
+        if screening.out_of_scope and not alarm.emergency:
+            return "out_of_scope", self.prompts.out_of_scope(persona, screening.out_of_scope)
+        return None
+
+    def _retrieve(self, ans: Answer, category: str | None) -> Evidence:
+        """The evidence for the standalone question; its mode, decision and timings go on the answer."""
+        evidence = self.gather(ans.condensed, ans.persona, category)
+        ans.retrieval_mode = evidence.retrieval_mode
+        if evidence.verdict is not None:
+            ans.confidence = evidence.verdict.p
+            ans.hedged = evidence.verdict.outcome == "hedge"
+        ans.timings.update({f"retrieve.{k}": v for k, v in evidence.timings.items()})
+        return evidence
+
+    def _write(
+        self, ans: Answer, history: list[Turn], evidence: Evidence, alarm: Detection, stream: bool
+    ) -> Generator[Event, None, Generated]:
+        """The generator's text (its pieces as delta events while streaming); the answer takes its mode."""
+        # in an emergency the evidence is not sure of, the alarm's first line is the answer: loose articles distract
+        request = Request(ans.condensed, ans.persona, history, evidence.hits,
+                          brief=alarm.emergency and not self._sure(evidence))
+        generated: Generated | None = None
+        for item in self.generator.generate(request, stream):
+            if isinstance(item, Delta):
+                yield DeltaEvent(item.text, item.reset)
+            else:
+                generated = item
+        assert generated is not None, "a generator ends with its Generated"
+        ans.mode = generated.mode
+        return generated
+
+    def _check(self, ans: Answer, generated: Generated, evidence: Evidence, alarm: Detection) -> None:
+        """Finish the text for the persona and verify its citations; an answer that cites nothing is not shown."""
+        t = time.perf_counter()
+        checked = verify(self._finish_text(generated, ans, alarm), evidence.hits)
         ans.removed_citations = len(checked.removed)
         if checked.removed:
             logger.warning("removed %d invented citation(s): %s", len(checked.removed), checked.removed)
         ans.citations = checked.citations
-        if not ans.citations and not alarm.emergency:  # an answer that cites nothing is not shown
-            self._no_evidence(ans, persona, alarm)
+        if not ans.citations and not alarm.emergency:
+            self._no_evidence(ans, ans.persona, alarm)
         else:
             ans.answer = checked.text
-        timings["verify"] = _ms(t)
-        self._remember(conv_id, ans, [c.label for c in ans.citations])
-        timings["total"] = _ms(t0)
-        yield Event("answer", {"answer": ans})
+        ans.timings["verify"] = _ms(t)
+
+    def _done(self, ans: Answer, labels: list[str], t0: float) -> AnswerEvent:
+        self._remember(ans.conversation_id, ans, labels)
+        ans.timings["total"] = _ms(t0)
+        return AnswerEvent(ans)
 
     # -- stages ----------------------------------------------------------------------------------------------
     def gather(self, question: str, persona: str, category: str | None = None) -> Evidence:
@@ -260,16 +300,16 @@ class AnswerService:
             if self.question_weight > 0 and near:
                 hits = self._fuse_questions(hits, near, filters, k)
             timings["question_field"] = _ms(t)
-        coverage, n_terms, covered = self.coverage(question, hits)
+        coverage = self.retriever.coverage(question, hits)
         topic = topic_share(hits)
-        features = {"coverage": coverage, "topic": topic, "terms": terms_feature(n_terms),
-                    "covered": terms_feature(int(round(covered))), **signals}
+        features = {"coverage": coverage.share, "topic": topic, "terms": terms_feature(coverage.terms),
+                    "covered": terms_feature(int(round(coverage.covered))), **signals}
         verdict = None
         if self.decision is not None:
             embedder = self.retriever.embedder
             verdict = self.decision.decide(features, embedder.name if embedder is not None else None)
         # the hand-weighted score (answer.decision = "score"): half word coverage, half topical agreement
-        score = 0.5 * coverage + 0.5 * topic if n_terms else 0.0
+        score = 0.5 * coverage.share + 0.5 * topic if coverage.terms else 0.0
         return Evidence(hits, score, result.mode, timings, features, verdict)
 
     def _fuse_questions(
@@ -299,100 +339,27 @@ class AnswerService:
             return evidence.verdict.outcome == "answer"
         return evidence.score >= self.settings.min_evidence + INJECTION_MARGIN
 
-    def coverage(self, question: str, hits: list[Hit]) -> tuple[float, int, float]:
-        """(word coverage 0..1, number of content words, covered weight): each content word of the question counts
-        by its length; it is covered when the top three texts contain it (1), a synonym or dialect rewrite of it from
-        the lexicon (0.8), or a statutory word that the learned associations tie it to (the association's strength,
-        at most 0.8)."""
-        lexicon = self.encoder.lexicon
-        terms = [t for t in dict.fromkeys(self.encoder.query_terms(question)) if len(t) >= 2 and t not in GENERIC]
-        weights = {t: float(min(len(t), 4)) for t in terms if not any(t != o and t in o for o in terms)}
-        if not weights or not hits:
-            return 0.0, len(weights), 0.0
-        text = normalize_query(" ".join(f"{h.title} {h.breadcrumb} {h.text}" for h in hits[:3]))
-        learned = self.retriever.learned
-        covered = 0.0
-        for term, weight in weights.items():
-            if term in text:
-                covered += weight
-                continue
-            best = 0.0
-            if any(e in text for e in lexicon.expand(lexicon.rewrite(term)) if e and e != term):
-                best = 0.8
-            if learned is not None:
-                for target, strength in learned.assoc.get(term, ()):
-                    if target in text:
-                        best = max(best, min(0.8, float(strength)))
-            covered += weight * best
-        return covered / sum(weights.values()), len(weights), covered
-
-    def _condense(self, question: str, history: list[Turn], ans: Answer) -> str:
+    def _condense(self, question: str, history: list[Turn]) -> str:
+        """A follow-up as a standalone question: the generator's (the model's), else the rules'."""
         if not history:
             return question
-        if self.chat is not None and self.llm_settings.condense:
-            lines = "\n".join(f"居民：{t.question}\n助手：{t.answer[:120]}" for t in history[-3:])
-            prompt = self.prompts.render("condense", history=lines, question=question)
-            try:
-                out = self.chat.complete([{"role": "user", "content": prompt}], max_tokens=80).strip()
-                out = out.splitlines()[0].strip() if out else ""
-                if 2 <= len(out) <= 3 * max(len(question), 40):
-                    return out
-            except LLMUnavailable as exc:
-                logger.warning("condense by LLM failed, using rules: %s", exc)
-        return condense_rules(question, history)
+        return self.generator.condense(question, history) or condense_rules(question, history)
 
-    def _generate(
-        self, ans: Answer, persona: str, history: list[Turn], hits: list[Hit], stream: bool
-    ) -> Iterator[str]:
-        assert self.chat is not None
-        system = self.prompts.render(f"{persona}.system", max_chars=self.settings.resident_max_chars)
-        budget_chars = int(self.llm_settings.context_tokens * 1.5)
-        docs: list[str] = []
-        used = 0
-        for i, h in enumerate(hits, 1):
-            kind = "工作指引" if h.article_no is None else "条文"
-            text = scope.screen_document(h.text)
-            block = f"[{i}] {h.label}（{kind}）\n{text}"
-            if used + len(block) > budget_chars:
-                if docs:
-                    break
-                block = block[:budget_chars]
-            docs.append(block)
-            used += len(block)
-        past = "".join(f"（此前居民问：{t.question}）\n" for t in history[-2:])
-        user = self.prompts.render("evidence", documents="\n\n".join(docs), history=past, question=ans.condensed)
-        messages = [{"role": "system", "content": system}, {"role": "user", "content": user}]
-        if stream:
-            yield from self.chat.stream(messages)
-        else:
-            yield self.chat.complete(messages)
-
-    def _compose(self, question: str, persona: str, hits: list[Hit]) -> tuple[str, str]:
-        lexicon = self.encoder.lexicon
-        terms = self.encoder.query_terms(question)
-        expansions = [t for e in lexicon.expand(lexicon.rewrite(normalize_query(question)))
-                      for t in self.encoder.tokenizer.tokens(e)]
-        def synonyms(term: str) -> list[str]:
-            return [t for e in lexicon.expand(lexicon.rewrite(term)) for t in self.encoder.tokenizer.tokens(e)]
-
-        ranked = self.composer.rank_sentences(question, terms, expansions, hits, synonyms)
-        if persona == "resident":
-            budget = self.settings.resident_max_chars - 110
-            return self.composer.resident(question, ranked, hits, budget), self.composer.next_step(hits)
-        return self.composer.worker(question, ranked, hits), ""
-
-    def _finish_text(self, body: str, persona: str, alarm: Detection, ans: Answer, next_step: str) -> str:
+    def _finish_text(self, generated: Generated, ans: Answer, alarm: Detection) -> str:
+        """The alarm's line, the generator's text, then (residents) the next step and the report offer, and the
+        hedge; an extractive resident text is kept to one message."""
+        persona = ans.persona
         parts = [alarm.first_line] if alarm.emergency else []
-        parts.append(body.strip())
+        parts.append(generated.body.strip())
         if persona == "resident":
-            if next_step and not ans.refused:
-                parts.append(f"{self.prompts.message('resident', 'next_step_prefix')}{next_step}")
+            if generated.next_step and not ans.refused:
+                parts.append(f"{self.prompts.message('resident', 'next_step_prefix')}{generated.next_step}")
             if ans.report_suggested and not alarm.emergency:
                 parts.append(self.prompts.message("resident", "report_offer"))
         if ans.hedged:
             parts.append(self.prompts.message(persona, "hedge"))
         text = "\n".join(p for p in parts if p)
-        if persona == "resident" and self.chat is None:
+        if persona == "resident" and generated.fit:
             text = _fit(text, self.settings.resident_max_chars)
         return text
 
@@ -407,12 +374,12 @@ class AnswerService:
         ans.answer = "\n".join(p for p in (alarm.first_line, self.prompts.message(persona, "no_evidence"),
                                            self._urgent_hint(persona, alarm)) if p)
 
-    def _decline(self, ans: Answer, reason: str, text: str, alarm: Detection, t0: float) -> Event:
+    def _decline(self, ans: Answer, reason: str, text: str, alarm: Detection, t0: float) -> AnswerEvent:
         ans.refused, ans.refusal_reason = True, reason
         ans.answer = "\n".join(p for p in (alarm.first_line, text, self._urgent_hint(ans.persona, alarm)) if p)
         ans.timings["total"] = _ms(t0)
         self._remember(ans.conversation_id, ans, [])
-        return Event("answer", {"answer": ans})
+        return AnswerEvent(ans)
 
     def _urgent_hint(self, persona: str, alarm: Detection) -> str:
         """Every resident decline and hand-off says where to turn in an emergency (unless the alarm already did)."""

@@ -15,7 +15,7 @@ from fastapi import APIRouter
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
-from assistant.answering.pipeline import AnswerService
+from assistant.answering.pipeline import AnswerEvent, AnswerService
 from assistant.api import turns
 from assistant.api.deps import Answers, ApiKey, Client, Key, StateDep
 from assistant.api.errors import RESPONSES
@@ -110,11 +110,10 @@ def _events(state: State, service: AnswerService, body: AskRequest, session: Ses
     """The stream's server-sent events; the answer event carries the API's answer (as /v1/ask returns it)."""
     try:
         for event in service.stream(body.question, body.persona, session.scoped, body.category):
-            if event.kind == "answer":
-                answer: Answer = event.data["answer"]  # type: ignore[assignment]
-                data: dict[str, Any] = _answered(state, session, answer)
+            if isinstance(event, AnswerEvent):
+                data = _answered(state, session, event.answer)
             else:
-                data = dict(event.data)
+                data = event.json()
             if "conversation_id" in data:
                 data["conversation_id"] = session.shown
             yield _sse(event.kind, data)

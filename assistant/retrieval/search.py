@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter
-from collections.abc import Callable, Hashable, Iterable, Iterator
+from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
@@ -20,6 +20,7 @@ import numpy as np
 from assistant.domain import RANKING_FIELDS, Hit, IndexHit, SearchFilters, SparseVector
 from assistant.ports import CrossScorer, Embedder, Index, SparseEncoder
 from assistant.retrieval import rerank
+from assistant.retrieval.evidence import Coverage, Vocabulary
 from assistant.retrieval.learned import SCOPE, LearnedModel, scoped
 
 logger = logging.getLogger(__name__)
@@ -70,6 +71,7 @@ class Retriever:
         self.learned = learned
         self.stages = stages
         self.cross = cross
+        self.vocabulary = Vocabulary(encoder, learned)  # the question's words as answering reads them
         self._cat: _Catalog | None = None
         # The artefact's weights were fitted with this dense model's features: the neighbours join the candidates
         # and the reranker weighs them. Otherwise (another model) its neighbours are fused after the reranker.
@@ -154,6 +156,11 @@ class Retriever:
         signals = self._signals(query, filters, timings) if dense is not None else {}
         timings["total"] = (time.perf_counter() - t0) * 1000
         return SearchResult(query=query, hits=hits, mode=self.mode, timings_ms=timings, signals=signals)
+
+    def coverage(self, question: str, hits: Sequence[Hit]) -> Coverage:
+        """How much of the question the top three hits speak of, its words weighed by length, synonyms and learned
+        associations counted (`Vocabulary.coverage`): the evidence answering weighs before it answers."""
+        return self.vocabulary.coverage(question, hits)
 
     def _signals(self, query: str, filters: SearchFilters, timings: dict[str, float]) -> dict[str, float]:
         """How close the nearest passages are to the question as the dense model reads it (its own vector, not the

@@ -94,6 +94,16 @@ class Bm25SparseEncoder:
             items[tid] = max(items.get(tid, 0.0), weight)
         return _to_vector(items)
 
+    def variants(self, text: str) -> list[str]:
+        """The lexicon's statutory forms of a word or question after its dialect rewrite (吃低保 → 最低生活保障),
+        as texts: what `encode_query` adds at `expansion_weight`."""
+        return self.lexicon.expand(self.lexicon.rewrite(text))
+
+    def tokens(self, text: str) -> list[str]:
+        """The tokenizer's words of a text as it is (no normalisation, rewrite or expansion)."""
+        return self.tokenizer.tokens(text)
+
+
 def _to_vector(items: dict[int, float]) -> SparseVector:
     indices = sorted(items)
     return SparseVector(indices=indices, values=[items[i] for i in indices])

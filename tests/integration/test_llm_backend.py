@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from assistant.answering.pipeline import AnswerService
+from assistant.answering.pipeline import AnswerEvent, AnswerService
 from assistant.errors import LLMUnavailable
 from assistant.llm.openai_compat import OpenAICompatChat
 from tests.servers import Script, fake_chat_app, serve
@@ -90,9 +90,10 @@ def test_streaming_pieces_then_the_verified_answer(answers: AnswerService, chat_
     kinds = [e.kind for e in events]
     assert kinds[0] == "meta" and kinds[-1] == "answer" and kinds.count("delta") > 3
     assert script.requests[-1]["stream"] is True
-    final = events[-1].data["answer"]
-    assert final.removed_citations == 1 and "某某条例" not in final.answer  # type: ignore[attr-defined]
-    assert [c.label for c in final.citations] == [real]  # type: ignore[attr-defined]
+    assert isinstance(events[-1], AnswerEvent)
+    final = events[-1].answer
+    assert final.removed_citations == 1 and "某某条例" not in final.answer
+    assert [c.label for c in final.citations] == [real]
 
 
 def test_follow_up_condensed_by_the_model(answers: AnswerService, chat_url: str, script: Script) -> None:
