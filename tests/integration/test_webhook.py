@@ -126,7 +126,7 @@ def test_bad_requests_are_refused_in_chinese_never_500(  # type: ignore[no-untyp
             401: [post(url, good, secret="wrong"), post(url, good | {"message_id": "m-2"}, ts=int(time.time()) - 3600)],
             409: [post(url, good)],  # the same message id again
             413: [post(url, {"message_id": "m-3", "user": "u-1", "text": "长" * 3000})],
-            400: [post(url, b"{not json")],
+            400: [post(url, b"{not json"), post(url, b"[" * 2000 + b"]" * 2000), post(url, b"\xff\xfe")],
             422: [post(url, {"user": "u-1", "text": "x"}),
                   post(url, {"message_id": "m-4", "user": "u", "kind": "video"}),
                   post(url, {"message_id": "m-5", "user": "u", "kind": "location", "latitude": 999})],

@@ -94,7 +94,7 @@ class WebhookChannel:
             return refused
         try:
             inbound = Inbound.model_validate(json.loads(body))
-        except (ValueError, UnicodeDecodeError) as exc:
+        except (ValueError, RecursionError) as exc:  # not UTF-8 / not JSON / nested too deep / not a message
             detail = _detail(exc)
             return self.error(422 if isinstance(exc, ValidationError) else 400, "webhook.bad_request", detail=detail)
         key = f"{CHANNEL}:{inbound.message_id}"
