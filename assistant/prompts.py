@@ -16,6 +16,7 @@ from typing import Any
 from assistant.errors import ConfigError
 
 DEFAULT_DIR = Path(__file__).resolve().parent.parent / "prompts"
+FIXED = ("desk", "report", "webhook")  # the sections of fixed texts read by `Prompts.say`
 _TEMPLATES = ("resident.system", "worker.system", "evidence", "condense", "report_extract", "judge_faithfulness")
 
 
@@ -39,6 +40,7 @@ class Prompts:
             for key in ("no_evidence", "injection", "fallback_notice", "out_of_scope"):
                 if key not in messages.get(persona, {}):
                     raise ConfigError(f"{folder}/messages.toml lacks [{persona}] {key}")
+        _check_fixed(folder, messages)
         return cls(templates, messages, dict(steps), folder)
 
     def render(self, name: str, **values: object) -> str:
@@ -60,6 +62,18 @@ class Prompts:
         section, _, name = key.partition(".")
         text = str(self.messages[section][name])
         return text.format(**values) if values else text
+
+
+def _check_fixed(folder: Path, messages: dict[str, Any]) -> None:
+    """Another prompts folder must say every fixed text the project's own says ([desk], [report], [webhook]: what
+    `say` reads), so that a missing one fails here and not in a resident's conversation."""
+    if folder.resolve() == DEFAULT_DIR:
+        return
+    ours = tomllib.loads((DEFAULT_DIR / "messages.toml").read_text(encoding="utf-8"))
+    for section in FIXED:
+        missing = sorted(set(ours.get(section, {})) - set(messages.get(section, {})))
+        if missing:
+            raise ConfigError(f"{folder}/messages.toml lacks [{section}] {', '.join(missing)}")
 
 
 @functools.lru_cache(maxsize=1)

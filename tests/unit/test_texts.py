@@ -35,3 +35,18 @@ def test_placeholders_are_filled() -> None:
     assert "GW20261127-0001" in say("report.submitted", ticket="GW20261127-0001")
     assert "{" not in say("report.confirm", summary="位置：幸福小区")
     assert say("desk.welcome").startswith("您好，欢迎关注！")
+
+
+def test_a_prompts_folder_without_the_fixed_texts_fails_at_start_up(tmp_path: Path) -> None:
+    import shutil
+
+    from assistant.errors import ConfigError
+    from assistant.prompts import DEFAULT_DIR
+
+    folder = tmp_path / "prompts"
+    shutil.copytree(DEFAULT_DIR, folder)
+    assert Prompts.load(folder).say("desk.welcome") == Prompts.load().say("desk.welcome")
+    text = (folder / "messages.toml").read_text(encoding="utf-8")
+    (folder / "messages.toml").write_text(text.replace('too_fast = "', 'too_quick = "'), encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"\[desk\] too_fast"):
+        Prompts.load(folder)
