@@ -132,7 +132,9 @@ def test_bad_requests_are_refused_in_chinese_never_500(  # type: ignore[no-untyp
                   post(url, {"message_id": "m-5", "user": "u", "kind": "location", "latitude": 999})],
         }
         unsigned = httpx.post(url + PATH, json=good)
-    for status, responses in {**refused, 401: [*refused[401], unsigned]}.items():
+        odd = httpx.post(url + PATH, content=json.dumps(good).encode(), headers={  # not ASCII: still a 401
+            "X-Gridworker-Timestamp": b"\xb2", "X-Gridworker-Signature": b"sha256=\xe9"})
+    for status, responses in {**refused, 401: [*refused[401], unsigned, odd]}.items():
         for r in responses:
             assert r.status_code == status, (status, r.text)
             body = r.json()

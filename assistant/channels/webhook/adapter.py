@@ -8,7 +8,7 @@
 
 and is answered {"message_id": ..., "reply": "<the front desk's reply>"} (200), or {"error": code, "message":
 Chinese text} with 401 (bad signature, stale timestamp), 409 (a message id already taken), 413 (body over the
-limit), 400/422 (not JSON / not a message), 503 (a dependency down: send it again later). A message id is claimed in
+limit), 400 (not JSON), 422 (not a message), 503 (a dependency down: send it again later). A message id is claimed in
 the channel store (exactly once across processes and restarts); the desk runs in a worker thread.
 """
 
@@ -94,9 +94,10 @@ class WebhookChannel:
             return refused
         try:
             inbound = Inbound.model_validate(json.loads(body))
-        except (ValueError, RecursionError) as exc:  # not UTF-8 / not JSON / nested too deep / not a message
-            detail = _detail(exc)
-            return self.error(422 if isinstance(exc, ValidationError) else 400, "webhook.bad_request", detail=detail)
+        except ValidationError as exc:  # JSON, but not a message
+            return self.error(422, "webhook.bad_request", detail=_detail(exc))
+        except (ValueError, RecursionError):  # not UTF-8, not JSON, or nested too deep
+            return self.error(400, "webhook.not_json")
         key = f"{CHANNEL}:{inbound.message_id}"
         try:
             if not await asyncio.to_thread(self.store.claim, key, "webhook", CLAIM_LEASE_S):
@@ -112,19 +113,20 @@ class WebhookChannel:
         return Reply(200, {"message_id": inbound.message_id, "reply": text or ""})
 
     def _refused(self, body: bytes, timestamp: str | None, signature: str | None) -> Reply | None:
-        """401 unless the signature is the secret's over this timestamp and body, and the timestamp is recent (a
-        replay of a captured request after the window: its message id is no longer remembered as fresh)."""
+        """413 over the size limit; 401 unless the signature is the secret's over this timestamp and body, and the
+        timestamp is recent (a captured request sent again after the window is refused here; within it, by its
+        message id)."""
         if len(body) > self.settings.max_body_bytes:
             return self.error(413, "webhook.too_large")
-        if not timestamp or not signature or not hmac.compare_digest(sign(self._secret, timestamp, body), signature):
+        expected = sign(self._secret, timestamp or "", body).encode("ascii")
+        if not timestamp or not signature or not hmac.compare_digest(expected, signature.encode("utf-8", "replace")):
             return self.error(401, "webhook.bad_signature")
-        if not timestamp.isdigit() or abs(time.time() - int(timestamp)) > self.settings.timestamp_window_s:
+        fresh = timestamp.isascii() and timestamp.isdigit()
+        if not fresh or abs(time.time() - int(timestamp)) > self.settings.timestamp_window_s:
             return self.error(401, "webhook.stale")
         return None
 
 
-def _detail(exc: Exception) -> str:
-    """What was wrong with a body, in a few words (field names and pydantic's message, never the values)."""
-    if isinstance(exc, ValidationError):
-        return "；".join(f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}" for e in exc.errors()[:3])
-    return "请求体不是有效的 JSON"
+def _detail(exc: ValidationError) -> str:
+    """What was wrong with a message, in a few words (field names and pydantic's message, never the values)."""
+    return "；".join(f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}" for e in exc.errors()[:3])
