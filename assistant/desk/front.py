@@ -33,6 +33,9 @@ def conversation_id(user: UserRef) -> str:
 
 
 class FrontDesk:
+    """Every channel's residents, one routing: `respond` to a neutral message. `reports` is the reporting
+    conversation (None: questions only); `limiters` the rate limit of each channel, per resident."""
+
     def __init__(self, answers: AnswerService, reports: ReportDesk | None = None, prompts: Prompts | None = None,
                  limiters: Mapping[str, Limiter] | None = None) -> None:
         self.answers = answers

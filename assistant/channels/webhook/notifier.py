@@ -25,6 +25,8 @@ logger = logging.getLogger(__name__)
 
 
 class WebhookNotifier:
+    """The webhook channel's status notices: one signed POST to the callback URL per notice."""
+
     def __init__(self, settings: WebhookSettings, prompts: Prompts | None = None) -> None:
         self.settings = settings
         self.prompts = prompts or default()
